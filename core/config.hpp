@@ -1,0 +1,147 @@
+// Model configs as plain structs, and the one mechanism that fills them from TOML files and
+// `--set key=value` overrides, lists them for --help and echoes them into output files.
+//
+// A config struct exposes its members to this machinery with a visit function:
+//
+//   template <class V> void visit(V&& v) {
+//     v(ParamInfo{"E_a", "eV", "viscosity activation energy below T_glass [Ref]"}, E_a_eV);
+//   }
+//
+// Supported member types: double, std::int64_t, bool, std::string.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "core/error.hpp"
+
+namespace memcarlo {
+
+struct ParamInfo {
+  std::string_view key;
+  std::string_view unit;  // SI unit, "1" for dimensionless, "" for names and switches
+  std::string_view doc;   // meaning, and the citation or "assumption" for its default
+};
+
+struct ParamDescription {
+  std::string key, unit, default_value, doc;
+};
+
+// Reads a TOML file; errors name the file, line and column.
+toml::table load_toml_file(const std::string& path);
+
+// Parses the value part of a `key=value` override as a TOML value (so numbers, booleans and
+// quoted strings work); a bare word is taken as a string.
+toml::table parse_assignment(std::string_view assignment);
+
+namespace detail {
+
+template <class T>
+std::string format_value(const T& value) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return value ? "true" : "false";
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    return fmt::format("\"{}\"", value);
+  } else {
+    return fmt::format("{}", value);
+  }
+}
+
+template <class T>
+void assign_from_node(T& member, const toml::node& node, std::string_view key,
+                      std::string_view origin) {
+  if constexpr (std::is_same_v<T, double>) {
+    if (auto v = node.value_exact<double>()) {
+      member = *v;
+      return;
+    }
+    if (auto v = node.value_exact<std::int64_t>()) {
+      member = static_cast<double>(*v);
+      return;
+    }
+    throw InputError(fmt::format("{}: key '{}' needs a number", origin, key));
+  } else if constexpr (std::is_same_v<T, std::int64_t>) {
+    if (auto v = node.value_exact<std::int64_t>()) {
+      member = *v;
+      return;
+    }
+    throw InputError(fmt::format("{}: key '{}' needs an integer", origin, key));
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (auto v = node.value_exact<bool>()) {
+      member = *v;
+      return;
+    }
+    throw InputError(fmt::format("{}: key '{}' needs true or false", origin, key));
+  } else {
+    static_assert(std::is_same_v<T, std::string>, "unsupported config member type");
+    if (auto v = node.value_exact<std::string>()) {
+      member = *v;
+      return;
+    }
+    throw InputError(fmt::format("{}: key '{}' needs a string", origin, key));
+  }
+}
+
+}  // namespace detail
+
+// Every parameter of a config, with its current value as default.
+template <class Config>
+std::vector<ParamDescription> describe_params(Config config) {
+  std::vector<ParamDescription> out;
+  config.visit([&](const ParamInfo& info, const auto& member) {
+    out.push_back({std::string(info.key), std::string(info.unit), detail::format_value(member),
+                   std::string(info.doc)});
+  });
+  return out;
+}
+
+// Sets one parameter; unknown keys and wrong types throw InputError naming `origin`.
+template <class Config>
+void set_param(Config& config, std::string_view key, const toml::node& value,
+               std::string_view origin) {
+  bool found = false;
+  config.visit([&](const ParamInfo& info, auto& member) {
+    if (info.key == key) {
+      detail::assign_from_node(member, value, key, origin);
+      found = true;
+    }
+  });
+  if (!found) throw InputError(fmt::format("{}: unknown key '{}'", origin, key));
+}
+
+// Applies every key of a flat TOML table.
+template <class Config>
+void apply_table(Config& config, const toml::table& table, std::string_view origin) {
+  for (const auto& [key, node] : table) {
+    if (node.is_table()) {
+      throw InputError(fmt::format("{}: unexpected table [{}]", origin, key.str()));
+    }
+    set_param(config, key.str(), node, origin);
+  }
+}
+
+// `key=value` from the command line.
+template <class Config>
+void apply_assignment(Config& config, std::string_view assignment) {
+  apply_table(config, parse_assignment(assignment), fmt::format("--set {}", assignment));
+}
+
+// The config as TOML text, readable back by apply_table: echoed into output provenance.
+template <class Config>
+std::string to_toml(Config config) {
+  std::string out;
+  config.visit([&](const ParamInfo& info, const auto& member) {
+    out += fmt::format("{} = {}", info.key, detail::format_value(member));
+    if (!info.unit.empty()) out += fmt::format("  # {}", info.unit);
+    out += '\n';
+  });
+  return out;
+}
+
+}  // namespace memcarlo

@@ -1,0 +1,37 @@
+// OpenMP at the outer level (devices, trials, resamples) behind three helpers that also
+// build without OpenMP. parallel_for carries the first exception out of the parallel region,
+// which OpenMP itself would turn into std::terminate.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <mutex>
+
+namespace memcarlo {
+
+int max_threads();
+int thread_index();
+// Sets the number of threads for later parallel regions (n <= 0 leaves the default).
+void set_threads(int n);
+
+// Calls body(i) for i in [0, n), in any order on any thread. body must write only to slots owned by
+// i; reductions are done afterwards, in index order, by the caller.
+template <class Body>
+void parallel_for(std::int64_t n, Body&& body) {
+  std::exception_ptr error;
+  std::mutex error_mutex;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(guided)
+#endif
+  for (std::int64_t i = 0; i < n; ++i) {
+    try {
+      body(i);
+    } catch (...) {
+      std::lock_guard lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace memcarlo

@@ -1,0 +1,375 @@
+#include "data/hdf5.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+
+namespace memcarlo::h5 {
+
+namespace {
+
+// HDF5 prints its own error stack to stderr unless told not to; memcarlo reports errors itself.
+void silence_hdf5() {
+  static const bool silenced = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)silenced;
+}
+
+// The innermost description on HDF5's error stack, for the tail of our messages.
+std::string hdf5_reason() {
+  std::string reason;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_UPWARD,
+      [](unsigned n, const H5E_error2_t* err, void* data) -> herr_t {
+        if (n == 0 && err->desc) *static_cast<std::string*>(data) = err->desc;
+        return 0;
+      },
+      &reason);
+  H5Eclear2(H5E_DEFAULT);
+  return reason.empty() ? "HDF5 error" : reason;
+}
+
+[[noreturn]] void fail(const Group& g, const std::string& name, const std::string& what) {
+  throw FileError(g.file(), g.object_path(name),
+                  fmt::format("{} ({})", what, hdf5_reason()));
+}
+
+hid_t check(hid_t id, const Group& g, const std::string& name, const char* what) {
+  if (id < 0) fail(g, name, what);
+  return id;
+}
+
+void check(herr_t status, const Group& g, const std::string& name, const char* what) {
+  if (status < 0) fail(g, name, what);
+}
+
+template <class T>
+hid_t native_type() {
+  if constexpr (std::is_same_v<T, double>) return H5T_NATIVE_DOUBLE;
+  else return H5T_NATIVE_INT64;
+}
+
+template <class T>
+void write_array(Group& g, const std::string& name, const NdArray<T>& array,
+                 const DatasetOptions& options) {
+  std::vector<hsize_t> dims(array.shape.begin(), array.shape.end());
+  Handle space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), g,
+                     name, "cannot create dataspace"),
+               H5Sclose);
+  Handle plist(check(H5Pcreate(H5P_DATASET_CREATE), g, name, "cannot create property list"),
+               H5Pclose);
+  // Compress anything beyond a few kilobytes, in chunks of whole trailing rows of <= ~256 KiB.
+  if (options.deflate_level > 0 && array.size() >= 1024 && !dims.empty()) {
+    std::vector<hsize_t> chunk = dims;
+    const std::size_t target = (256 * 1024) / sizeof(T);
+    std::size_t row = 1;
+    for (std::size_t d = 1; d < dims.size(); ++d) row *= dims[d];
+    chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], target / std::max<std::size_t>(row, 1)));
+    for (std::size_t d = dims.size(); d-- > 1 && NdArray<T>::count({chunk.begin(), chunk.end()}) > 4 * target;)
+      chunk[d] = std::max<hsize_t>(1, chunk[d] / 2);
+    check(H5Pset_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data()), g, name,
+          "cannot set chunking");
+    check(H5Pset_shuffle(plist.get()), g, name, "cannot set shuffle filter");
+    check(H5Pset_deflate(plist.get(), static_cast<unsigned>(options.deflate_level)), g, name,
+          "cannot set deflate filter");
+  }
+  Handle dset(check(H5Dcreate2(g.id(), name.c_str(), native_type<T>(), space.get(), H5P_DEFAULT,
+                               plist.get(), H5P_DEFAULT),
+                    g, name, "cannot create dataset"),
+              H5Dclose);
+  if (array.size() > 0)
+    check(H5Dwrite(dset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                   array.data.data()),
+          g, name, "cannot write dataset");
+  Group dataset_view(std::move(dset), g.file(), g.object_path(name));
+  if (!options.units.empty()) dataset_view.write_attr("units", options.units);
+  if (!options.description.empty()) dataset_view.write_attr("description", options.description);
+}
+
+template <class T>
+NdArray<T> read_array(const Group& g, const std::string& name) {
+  if (!g.has(name)) throw FileError(g.file(), g.object_path(name), "missing dataset");
+  Handle dset(check(H5Dopen2(g.id(), name.c_str(), H5P_DEFAULT), g, name, "cannot open dataset"),
+              H5Dclose);
+  Handle type(check(H5Dget_type(dset.get()), g, name, "cannot read type"), H5Tclose);
+  const H5T_class_t cls = H5Tget_class(type.get());
+  const bool want_float = std::is_same_v<T, double>;
+  if (want_float && cls != H5T_FLOAT && cls != H5T_INTEGER)
+    throw FileError(g.file(), g.object_path(name), "dataset is not numeric");
+  if (!want_float && cls != H5T_INTEGER)
+    throw FileError(g.file(), g.object_path(name), "dataset is not integer");
+  Handle space(check(H5Dget_space(dset.get()), g, name, "cannot read dataspace"), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  check(static_cast<hid_t>(rank), g, name, "cannot read rank");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  NdArray<T> out(std::vector<std::size_t>(dims.begin(), dims.end()));
+  if (out.size() > 0)
+    check(H5Dread(dset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data.data()),
+          g, name, "cannot read dataset");
+  return out;
+}
+
+Handle open_attr(const Group& g, const std::string& name) {
+  if (!g.has_attr(name))
+    throw FileError(g.file(), g.object_path(),
+                    fmt::format("missing attribute '{}'", name));
+  return Handle(check(H5Aopen(g.id(), name.c_str(), H5P_DEFAULT), g, "", "cannot open attribute"),
+                H5Aclose);
+}
+
+void replace_attr(Group& g, const std::string& name) {
+  if (H5Aexists(g.id(), name.c_str()) > 0) H5Adelete(g.id(), name.c_str());
+}
+
+template <class T>
+void write_numeric_attr(Group& g, const std::string& name, const T* values, hsize_t n, bool scalar) {
+  replace_attr(g, name);
+  Handle space(scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Handle attr(check(H5Acreate2(g.id(), name.c_str(), native_type<T>(), space.get(), H5P_DEFAULT,
+                               H5P_DEFAULT),
+                    g, "", "cannot create attribute"),
+              H5Aclose);
+  check(H5Awrite(attr.get(), native_type<T>(), values), g, "", "cannot write attribute");
+}
+
+template <class T>
+T read_numeric_attr(const Group& g, const std::string& name) {
+  Handle attr = open_attr(g, name);
+  Handle space(H5Aget_space(attr.get()), H5Sclose);
+  if (H5Sget_simple_extent_npoints(space.get()) != 1)
+    throw FileError(g.file(), g.object_path(),
+                    fmt::format("attribute '{}' is not a scalar", name));
+  Handle type(H5Aget_type(attr.get()), H5Tclose);
+  const H5T_class_t cls = H5Tget_class(type.get());
+  if (cls != H5T_FLOAT && cls != H5T_INTEGER)
+    throw FileError(g.file(), g.object_path(),
+                    fmt::format("attribute '{}' is not a number", name));
+  T value{};
+  check(H5Aread(attr.get(), native_type<T>(), &value), g, "", "cannot read attribute");
+  return value;
+}
+
+}  // namespace
+
+Handle& Handle::operator=(Handle&& other) noexcept {
+  if (this != &other) {
+    reset();
+    id_ = other.id_;
+    closer_ = other.closer_;
+    other.id_ = -1;
+  }
+  return *this;
+}
+
+void Handle::reset() {
+  if (id_ >= 0 && closer_) closer_(id_);
+  id_ = -1;
+}
+
+std::string Group::object_path(const std::string& name) const {
+  if (name.empty()) return path_;
+  return path_ == "/" ? "/" + name : path_ + "/" + name;
+}
+
+Group Group::create_group(const std::string& name) {
+  hid_t gid = check(H5Gcreate2(id(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), *this,
+                   name, "cannot create group");
+  return Group(Handle(gid, H5Gclose), file_, object_path(name));
+}
+
+Group Group::open_group(const std::string& name) const {
+  if (!has(name)) throw FileError(file_, object_path(name), "missing group");
+  H5O_info_t info;
+  check(H5Oget_info_by_name2(id(), name.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT), *this, name,
+        "cannot inspect object");
+  if (info.type != H5O_TYPE_GROUP) throw FileError(file_, object_path(name), "is not a group");
+  hid_t gid = check(H5Gopen2(id(), name.c_str(), H5P_DEFAULT), *this, name, "cannot open group");
+  return Group(Handle(gid, H5Gclose), file_, object_path(name));
+}
+
+bool Group::has(const std::string& name) const {
+  if (name.empty() || name.find('/') != std::string::npos) return false;
+  const htri_t exists = H5Lexists(id(), name.c_str(), H5P_DEFAULT);
+  H5Eclear2(H5E_DEFAULT);
+  return exists > 0;
+}
+
+std::vector<std::string> Group::children() const {
+  std::vector<std::string> names;
+  // Creation order is tracked only when the file was made with it; fall back to names.
+  auto collect = [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+    static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+    return 0;
+  };
+  hsize_t index = 0;
+  if (H5Literate(id(), H5_INDEX_CRT_ORDER, H5_ITER_INC, &index, collect, &names) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    names.clear();
+    index = 0;
+    check(H5Literate(id(), H5_INDEX_NAME, H5_ITER_INC, &index, collect, &names), *this, "",
+          "cannot list members");
+  }
+  return names;
+}
+
+bool Group::has_attr(const std::string& name) const {
+  const htri_t exists = H5Aexists(id(), name.c_str());
+  H5Eclear2(H5E_DEFAULT);
+  return exists > 0;
+}
+
+void Group::write_attr(const std::string& name, const std::string& value) {
+  replace_attr(*this, name);
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle attr(check(H5Acreate2(id(), name.c_str(), type.get(), space.get(), H5P_DEFAULT,
+                               H5P_DEFAULT),
+                    *this, "", "cannot create attribute"),
+              H5Aclose);
+  const char* data = value.c_str();
+  check(H5Awrite(attr.get(), type.get(), &data), *this, "", "cannot write attribute");
+}
+
+void Group::write_attr(const std::string& name, double value) {
+  write_numeric_attr(*this, name, &value, 1, true);
+}
+
+void Group::write_attr(const std::string& name, std::int64_t value) {
+  write_numeric_attr(*this, name, &value, 1, true);
+}
+
+void Group::write_attr(const std::string& name, const std::vector<double>& value) {
+  write_numeric_attr(*this, name, value.data(), value.size(), false);
+}
+
+std::string Group::read_attr_string(const std::string& name) const {
+  Handle attr = open_attr(*this, name);
+  Handle type(H5Aget_type(attr.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_STRING)
+    throw FileError(file_, object_path(), fmt::format("attribute '{}' is not a string", name));
+  Handle space(H5Aget_space(attr.get()), H5Sclose);
+  if (H5Sget_simple_extent_npoints(space.get()) != 1)
+    throw FileError(file_, object_path(), fmt::format("attribute '{}' is not a scalar", name));
+  if (H5Tis_variable_str(type.get()) > 0) {
+    Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+    char* data = nullptr;
+    check(H5Aread(attr.get(), mem.get(), &data), *this, "", "cannot read attribute");
+    std::string out = data ? data : "";
+    H5free_memory(data);
+    return out;
+  }
+  const std::size_t size = H5Tget_size(type.get());
+  std::string out(size, '\0');
+  check(H5Aread(attr.get(), type.get(), out.data()), *this, "", "cannot read attribute");
+  if (const auto end = out.find('\0'); end != std::string::npos) out.resize(end);
+  return out;
+}
+
+double Group::read_attr_double(const std::string& name) const {
+  return read_numeric_attr<double>(*this, name);
+}
+
+std::int64_t Group::read_attr_int(const std::string& name) const {
+  return read_numeric_attr<std::int64_t>(*this, name);
+}
+
+void Group::write(const std::string& name, const NdArray<double>& array,
+                  const DatasetOptions& options) {
+  write_array(*this, name, array, options);
+}
+
+void Group::write(const std::string& name, const NdArray<std::int64_t>& array,
+                  const DatasetOptions& options) {
+  write_array(*this, name, array, options);
+}
+
+NdArray<double> Group::read_double(const std::string& name) const {
+  return read_array<double>(*this, name);
+}
+
+NdArray<std::int64_t> Group::read_int(const std::string& name) const {
+  return read_array<std::int64_t>(*this, name);
+}
+
+std::vector<std::size_t> Group::dataset_shape(const std::string& name) const {
+  if (!has(name)) throw FileError(file_, object_path(name), "missing dataset");
+  Handle dset(check(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), *this, name, "cannot open dataset"),
+              H5Dclose);
+  Handle space(H5Dget_space(dset.get()), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return {dims.begin(), dims.end()};
+}
+
+std::optional<std::string> Group::dataset_attr_string(const std::string& dataset,
+                                                      const std::string& name) const {
+  if (!has(dataset)) throw FileError(file_, object_path(dataset), "missing dataset");
+  Handle dset(check(H5Dopen2(id(), dataset.c_str(), H5P_DEFAULT), *this, dataset,
+                    "cannot open dataset"),
+              H5Dclose);
+  Group view(std::move(dset), file_, object_path(dataset));
+  if (!view.has_attr(name)) return std::nullopt;
+  return view.read_attr_string(name);
+}
+
+Group open_file(const std::string& path) {
+  silence_hdf5();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw FileError(path, "no such file");
+  if (std::filesystem::is_directory(path, ec)) throw FileError(path, "is a directory, not a file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw FileError(path, "not an HDF5 file");
+  }
+  hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (id < 0) throw FileError(path, fmt::format("cannot open ({})", hdf5_reason()));
+  return Group(Handle(id, H5Fclose), path, "/");
+}
+
+OutputFile::OutputFile(std::string path)
+    : path_(std::move(path)), temp_path_(fmt::format("{}.tmp-{}", path_, ::getpid())) {
+  silence_hdf5();
+  const auto parent = std::filesystem::path(path_).parent_path();
+  std::error_code ec;
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
+    throw FileError(path_, fmt::format("output directory '{}' does not exist", parent.string()));
+  Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  hid_t id = H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT);
+  if (id < 0) throw FileError(path_, fmt::format("cannot create ({})", hdf5_reason()));
+  root_.emplace(Handle(id, H5Fclose), path_, "/");
+}
+
+OutputFile::~OutputFile() {
+  if (!committed_) {
+    root_.reset();
+    std::remove(temp_path_.c_str());
+  }
+}
+
+void OutputFile::commit() {
+  MC_ASSERT(!committed_);
+  if (H5Fflush(root_->id(), H5F_SCOPE_GLOBAL) < 0)
+    throw FileError(path_, fmt::format("cannot flush ({})", hdf5_reason()));
+  root_.reset();  // closes the file
+  std::error_code ec;
+  std::filesystem::rename(temp_path_, path_, ec);
+  if (ec) throw FileError(path_, fmt::format("cannot rename from temporary file: {}", ec.message()));
+  committed_ = true;
+}
+
+}  // namespace memcarlo::h5

@@ -1,0 +1,109 @@
+// A thin RAII layer over the HDF5 C API: every handle closes itself, every failure becomes a
+// FileError naming the file and the object, and output files appear only when complete
+// (OutputFile writes under a temporary name and renames on commit()).
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/ndarray.hpp"
+
+namespace memcarlo::h5 {
+
+// Owns one hid_t and closes it with the matching H5?close.
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  Handle(Handle&& other) noexcept : id_(other.id_), closer_(other.closer_) { other.id_ = -1; }
+  Handle& operator=(Handle&& other) noexcept;
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() { reset(); }
+
+  hid_t get() const { return id_; }
+  void reset();
+
+ private:
+  hid_t id_ = -1;
+  Closer closer_ = nullptr;
+};
+
+struct DatasetOptions {
+  std::string units;        // written as the "units" attribute ("" = none)
+  std::string description;  // written as the "description" attribute ("" = none)
+  int deflate_level = 6;    // 0 = no compression; applied with the shuffle filter
+};
+
+// A group (or the root group of a file), with the file name kept for error messages.
+class Group {
+ public:
+  Group(Handle handle, std::string file, std::string path)
+      : handle_(std::move(handle)), file_(std::move(file)), path_(std::move(path)) {}
+
+  const std::string& file() const { return file_; }
+  const std::string& path() const { return path_; }
+  hid_t id() const { return handle_.get(); }
+
+  Group create_group(const std::string& name);
+  Group open_group(const std::string& name) const;
+  bool has(const std::string& name) const;
+  std::vector<std::string> children() const;  // names of direct members, in creation order
+
+  bool has_attr(const std::string& name) const;
+  void write_attr(const std::string& name, const std::string& value);
+  void write_attr(const std::string& name, const char* value) { write_attr(name, std::string(value)); }
+  void write_attr(const std::string& name, double value);
+  void write_attr(const std::string& name, std::int64_t value);
+  void write_attr(const std::string& name, const std::vector<double>& value);
+  std::string read_attr_string(const std::string& name) const;
+  double read_attr_double(const std::string& name) const;
+  std::int64_t read_attr_int(const std::string& name) const;
+
+  void write(const std::string& name, const NdArray<double>& array, const DatasetOptions& = {});
+  void write(const std::string& name, const NdArray<std::int64_t>& array,
+             const DatasetOptions& = {});
+  NdArray<double> read_double(const std::string& name) const;
+  NdArray<std::int64_t> read_int(const std::string& name) const;
+  std::vector<std::size_t> dataset_shape(const std::string& name) const;
+  // Attribute of a dataset (e.g. its "units"); nullopt when absent.
+  std::optional<std::string> dataset_attr_string(const std::string& dataset,
+                                                 const std::string& name) const;
+
+  // Path of a member inside the file ("/group/name"), for error messages.
+  std::string object_path(const std::string& name = "") const;
+
+ private:
+  Handle handle_;
+  std::string file_;
+  std::string path_;
+};
+
+// Opens an existing file read-only. Errors distinguish a missing file from one that is not HDF5.
+Group open_file(const std::string& path);
+
+// A new file written under "<path>.tmp-<pid>" and renamed to path by commit(). If it is
+// destroyed without commit() (an exception on the way), the temporary file is removed, so
+// no half-written output is ever left under the requested name.
+class OutputFile {
+ public:
+  explicit OutputFile(std::string path);
+  ~OutputFile();
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  Group& root() { return *root_; }
+  void commit();
+
+ private:
+  std::string path_, temp_path_;
+  std::optional<Group> root_;
+  bool committed_ = false;
+};
+
+}  // namespace memcarlo::h5

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs memcarlo's build and test dependencies from Debian 12 packages.
+# Idempotent: packages already present are left alone, so it is cheap to rerun.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libhdf5-dev hdf5-tools zlib1g-dev
+  libboost-dev libfmt-dev doctest-dev librandom123-dev
+  libcli11-dev libtomlplusplus-dev
+  python3-numpy python3-h5py
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  echo "setup: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all ${#packages[@]} packages present"
+fi
