@@ -1,9 +1,13 @@
 #include "core/config.hpp"
 
+#include <filesystem>
+
 
 namespace memcarlo {
 
 toml::table load_toml_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw FileError(path, "no such file");
   try {
     return toml::parse_file(path);
   } catch (const toml::parse_error& e) {

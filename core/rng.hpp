@@ -35,10 +35,17 @@ class RngStream {
     return block_[index_++];
   }
   // Uniform in [0, 1) with 53 random bits.
-  double uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+  double uniform() { return to_unit(next_u64()); }
   // Uniform in (0, 1): safe to take the logarithm of.
-  double uniform_open() {
-    return (static_cast<double>(next_u64() >> 11) + 0.5) * 0x1.0p-53;
+  double uniform_open() { return to_unit_open(next_u64()); }
+  // The maps from raw bits to the unit interval (public so tests can reach the extremes).
+  static constexpr double to_unit(std::uint64_t bits) {
+    return static_cast<double>(bits >> 11) * 0x1.0p-53;
+  }
+  // 52 bits, centred: 2^-53 ... 1 - 2^-53. With 53 bits, m + 0.5 needs 54 significant bits
+  // and m = 2^53 - 1 rounds up to 2^53, i.e. exactly 1.0.
+  static constexpr double to_unit_open(std::uint64_t bits) {
+    return (static_cast<double>(bits >> 12) + 0.5) * 0x1.0p-52;
   }
   // How many 64-bit values have been consumed (for tests that freeze draw counts).
   std::uint64_t draws() const { return blocks_ * 4 - (4 - index_); }

@@ -61,7 +61,9 @@ PcmDriftState PcmDriftModel::program(double G_target_S, RngStream& rng) const {
   PcmDriftState s;
   s.G_target_S = G_target_S;
   s.G0_S = G_target_S;
-  if (config_.programming_noise) s.G0_S += sigma_prog_S(g) * NormalDistribution::standard(rng);
+  // A conductance cannot be negative: the noisy result is clamped at 0 (as IBM aihwkit does).
+  if (config_.programming_noise)
+    s.G0_S = std::max(s.G0_S + sigma_prog_S(g) * NormalDistribution::standard(rng), 0.0);
   s.nu = mu_nu(g) + sigma_nu(g) * NormalDistribution::standard(rng);
   return s;
 }
@@ -77,7 +79,7 @@ double PcmDriftModel::read(const PcmDriftState& s, double t_s, RngStream& rng) c
   const double tr = config_.t_read_s;
   const double sigma = std::fabs(G) * q_s(normalised(s.G_target_S)) *
                        std::sqrt(std::log((t_s + tr) / (2.0 * tr)));
-  return G + sigma * NormalDistribution::standard(rng);
+  return std::max(G + sigma * NormalDistribution::standard(rng), 0.0);
 }
 
 void PcmDriftProtocol::validate() const {

@@ -99,7 +99,7 @@ class PcmDriftModel {
   // Drift time acceleration factor a(T) at the configured temperature.
   double acceleration() const { return acceleration_; }
 
-  // Programs one device. Draws from rng: one normal for programming noise (if enabled), then
+  // Programs one device (conductances are clamped at 0 after noise). Draws from rng: one normal for programming noise (if enabled), then
   // one normal for the drift exponent.
   PcmDriftState program(double G_target_S, RngStream& rng) const;
   // Drifted conductance without read noise at time t after programming.

@@ -1,0 +1,41 @@
+// `memcarlo device simulate`: runs a device model on many devices and returns the result in
+// the measured-data schema, so simulated and measured data go through the same calibration.
+// Devices are simulated in parallel; each device draws only from its own random streams,
+// so the output is bitwise identical for any number of threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "core/config.hpp"
+#include "data/measurements.hpp"
+
+namespace memcarlo {
+
+struct SimulationModelInfo {
+  std::string name;
+  std::string summary;   // one line: what it simulates and which kinds it writes
+  std::vector<std::string> presets;  // first one is the default
+  std::vector<ParamDescription> params;  // every key, with the default preset's values
+};
+
+std::vector<SimulationModelInfo> simulation_models();
+
+struct SimulationRequest {
+  std::string model;
+  std::int64_t devices = 0;
+  std::uint64_t seed = 0;
+  std::string preset;                    // "" = the model's default preset
+  const toml::table* config = nullptr;   // parsed --config file, if any
+  std::string config_origin;             // its file name, for error messages
+  std::vector<std::string> assignments;  // --set key=value, applied last
+  bool show_progress = true;
+};
+
+// Validates the whole request (model, preset, keys, values, device count) before simulating.
+MeasurementFile simulate_measurements(const SimulationRequest& request);
+
+}  // namespace memcarlo

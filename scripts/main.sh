@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The main job on bundled defaults: install dependencies, build, import the public measured
+# data sets, simulate each device model, and print one summary table of everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh build
+memcarlo=build/apps/memcarlo
+out=build/main-job
+rm -rf "$out" && mkdir -p "$out/measured"
+measured_src=${MEMCARLO_MEASURED_SOURCE:-../shared/measured}
+if [[ -d "$measured_src" ]]; then
+  "$memcarlo" import --from "$measured_src" --out "$out/measured"
+else
+  echo "main: $measured_src not found; using the committed imports in data/measured"
+  cp data/measured/*.h5 "$out/measured/"
+fi
+"$memcarlo" device simulate pcm-drift --devices 100000 --seed 1 --out "$out/pcm_drift.h5"
+"$memcarlo" device simulate pcm-crystallization --devices 10000 --seed 1 --out "$out/pcm_gst.h5"
+"$memcarlo" device simulate pcm-crystallization --preset cgst --devices 10000 --seed 1 --out "$out/pcm_cgst.h5"
+"$memcarlo" device simulate memristor --devices 10000 --seed 1 --out "$out/memristor.h5"
+echo
+"$memcarlo" summary "$out"/measured/*.h5 "$out"/*.h5
+echo
+echo "main: outputs in $out/ (open them with h5py or HDFView; format in docs/hdf5-schema.md)"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, and runs the whole test suite: first the Release build, then
+# the same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
+# MEMCARLO_SKIP_SANITIZE=1 skips the second pass (for quick local runs; CI runs both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh build
+(cd build && ctest --output-on-failure --timeout 900)
+if [[ "${MEMCARLO_SKIP_SANITIZE:-0}" != 1 ]]; then
+  bash scripts/build.sh build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMCARLO_SANITIZE=ON -DMEMCARLO_BENCH=OFF
+  (cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+     ctest --output-on-failure --timeout 1800)
+fi
