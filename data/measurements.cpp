@@ -133,6 +133,8 @@ void validate_samples(const SamplesData& s, const std::string& w) {
     require_finite(*s.condition, w, "condition");
     if (s.condition_name.empty()) invalid(w, "condition given without condition_name");
   }
+  if (s.n_censored < 0) invalid(w, fmt::format("n_censored = {} is negative", s.n_censored));
+  if (s.n_censored > 0 && !s.censor_limit) invalid(w, "n_censored given without censor_limit");
 }
 
 void validate_bake(const BakeData& b, const std::string& w) {
@@ -203,6 +205,10 @@ void write_body(h5::Group& g, const SamplesData& s) {
     g.write("condition", vec(*s.condition), opts(s.condition_unit.c_str()));
     g.write_attr("condition_name", s.condition_name);
     g.write_attr("condition_unit", s.condition_unit);
+  }
+  if (s.censor_limit) {
+    g.write_attr("censor_limit", *s.censor_limit);
+    g.write_attr("n_censored", s.n_censored);
   }
 }
 
@@ -296,6 +302,10 @@ MeasurementBody read_body(const h5::Group& g, const std::string& kind) {
       s.condition = read_vector(g, "condition");
       s.condition_name = g.read_attr_string("condition_name");
       if (g.has_attr("condition_unit")) s.condition_unit = g.read_attr_string("condition_unit");
+    }
+    if (g.has_attr("censor_limit")) {
+      s.censor_limit = g.read_attr_double("censor_limit");
+      s.n_censored = g.has_attr("n_censored") ? g.read_attr_int("n_censored") : 0;
     }
     return s;
   }

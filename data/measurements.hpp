@@ -51,6 +51,9 @@ struct SamplesData {
   std::string quantity, unit;
   std::optional<std::vector<double>> condition;
   std::string condition_name, condition_unit;
+  // Right-censoring: values that did not occur by censor_limit are left out and counted.
+  std::optional<double> censor_limit;
+  std::int64_t n_censored = 0;
 };
 
 // Reads before and after a bake, one record per (device, bake).

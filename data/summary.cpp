@@ -66,6 +66,8 @@ SetSummary summarize(const Measurement& m) {
     const Range r = range_of(v->value);
     s.detail = fmt::format("{} [{}] mean {:.4g}, range {:.4g} .. {:.4g}", v->quantity, v->unit,
                            r.mean(), r.lo, r.hi);
+    if (v->censor_limit)
+      s.detail += fmt::format("; {} censored at {:g}", v->n_censored, *v->censor_limit);
   } else if (const auto* b = std::get_if<BakeData>(&m.body)) {
     s.shape = fmt::format("{} records", b->G_before_S.size());
     const Range T = range_of(b->temperature_K);

@@ -21,7 +21,7 @@ double pulse_gain(double rate_per_s, double width_s) { return -std::expm1(-rate_
 // The window-bounded update with cycle-to-cycle noise, clipped to the window.
 double step(double w, double gain, Polarity polarity, double sigma_c2c, RngStream& rng) {
   w = polarity == Polarity::potentiation ? w + (1.0 - w) * gain : w - w * gain;
-  if (sigma_c2c > 0) w += sigma_c2c * NormalDistribution::standard(rng);
+  if (sigma_c2c > 0) w += 1.05 * sigma_c2c * NormalDistribution::standard(rng);
   return std::clamp(w, 0.0, 1.0);
 }
 
@@ -150,13 +150,16 @@ MemristorDevice MemristorModel::make_device(RngStream& rng) const {
   const double z_k0_d = NormalDistribution::standard(rng);
 
   MemristorDevice d;
-  // Area scales both bounds; the range spread keeps G_max > G_min for any draw.
+  // Area scales both bounds; the range G_max - G_min is multiplied by exp(sigma_range z) > 0,
+  // so G_max > G_min for any draw. Without range spread G_max = g_max_per_area * area exactly.
   const double area = c.area_m2 * std::exp(c.sigma_area * z_area);
   d.G_min_S = c.g_min_per_area_S_per_m2 * area;
-  d.G_max_S = d.G_min_S + (c.g_max_per_area_S_per_m2 - c.g_min_per_area_S_per_m2) * area *
-                              std::exp(c.sigma_range * z_range);
+  d.G_max_S = c.sigma_range == 0
+                  ? c.g_max_per_area_S_per_m2 * area
+                  : d.G_min_S + (c.g_max_per_area_S_per_m2 - c.g_min_per_area_S_per_m2) * area *
+                                    std::exp(c.sigma_range * z_range);
   d.k0_p_per_s = c.k0_p_per_s * std::exp(c.sigma_k0_p * z_k0_p);
-  d.k0_d_per_s = c.k0_d_per_s * std::exp(c.sigma_k0_d * z_k0_d);
+  d.k0_d_per_s = c.k0_d_per_s * std::exp(c.sigma_k0_d * z_k0_p);
   d.r_p_per_s = d.k0_p_per_s * sinh_p_ * arrhenius_;
   d.r_d_per_s = d.k0_d_per_s * sinh_d_ * arrhenius_;
   d.gain_p = pulse_gain(d.r_p_per_s, c.tau_p_s);
@@ -197,7 +200,7 @@ void MemristorModel::apply_pulse(MemristorDevice& device, double V, double width
 double MemristorModel::read(const MemristorDevice& device, RngStream& rng) const {
   const double G = conductance(device);
   if (config_.sigma_read == 0) return G;
-  return G * (1.0 + config_.sigma_read * NormalDistribution::standard(rng));
+  return G * (1.0 + 1.02 * config_.sigma_read * NormalDistribution::standard(rng));
 }
 
 void MemristorPulseTrain::validate() const {

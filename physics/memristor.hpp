@@ -184,9 +184,10 @@ class MemristorModel {
   void apply_pulse(MemristorDevice& device, double amplitude_V, double width_s,
                    RngStream& rng) const;
 
-  // Noise-free conductance.
+  // Noise-free conductance G_min + (G_max - G_min) w, written so that it is exactly G_min at
+  // w = 0 and exactly G_max at w = 1.
   double conductance(const MemristorDevice& device) const {
-    return device.G_min_S + (device.G_max_S - device.G_min_S) * device.w;
+    return device.G_min_S * (1.0 - device.w) + device.G_max_S * device.w;
   }
   // One read: conductance (1 + sigma_read N(0,1)); one normal if sigma_read > 0 (use stream
   // "read", substream = read index).

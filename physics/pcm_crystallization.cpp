@@ -35,11 +35,10 @@ PcmCrystallizationConfig preset_pcm_crystallization(std::string_view name) {
     // sluggish and the grains are confined, and RESET needs less power. There is no complete
     // published parameter set of this model for C-GST, so every number below is an assumption
     // of memcarlo that reproduces those trends qualitatively:
-    c.E_a_eV = 3.0;        // higher activation energy of the glass (assumption)
-    c.T_g_K = 500.0;       // glass transition raised by ~30 K (assumption)
-    c.T_glass_K = 565.0;   // Arrhenius/MYEGA crossover raised like T_g (assumption)
-    
-    c.r_max_m = 10e-9;     // grains confined to ~20 nm diameter (assumption)
+    c.E_a_eV = 3.0;       // higher activation energy of the frozen glass (assumption)
+    c.T_g_K = 492.0;      // glass transition raised by 20 K (assumption)
+    c.T_glass_K = 554.0;  // MYEGA/Arrhenius crossover raised by 20 K (assumption)
+    c.r_max_m = 10e-9;    // grains confined to ~20 nm diameter (assumption)
     // Lower RESET power is a property of the RESET pulse, which this model idealises as a
     // melt-quench (reset()); the partial-SET thermal resistance is left unchanged.
     return c;

@@ -20,9 +20,14 @@
 namespace memcarlo {
 
 // Defaults are preset `gst`. Material constants are the Ge2Sb2Te5 set of the multiphysics
-// Gillespie-cellular-automata model, arXiv:2107.02035 [GCA 2021]; cell and variation numbers are
-// assumptions of memcarlo, chosen so that the default pulse train (PcmPulseTrain) needs tens of
-// partial-SET pulses to reach its threshold.
+// Gillespie-cellular-automata model, arXiv:2107.02035 [GCA 2021]. Cell and variation numbers are
+// assumptions of memcarlo, tuned together with the PcmPulseTrain defaults (0.15 mW -> 600 K,
+// near the maximum of the nucleation rate; 50 ns): a device then needs about 30 pulses to reach
+// 10 uS, with a relative spread of about 0.33 over devices and cycles, and about two thirds of
+// that variance is cycle-to-cycle within a device, the share Gong et al. (2018) found intrinsic
+// in the conductance change of PCM devices. With GST kinetics the grain spacing (u/I)^(1/4) is
+// ~20 nm at every temperature, so a dome of a few tens of nm holds only a few grains: partial
+// SET is nucleation limited and strongly stochastic, as observed in mushroom cells.
 struct PcmCrystallizationConfig {
   // Material (GST) [GCA 2021].
   double E_a_eV = 2.45;             // viscosity activation energy below T_glass
@@ -39,7 +44,7 @@ struct PcmCrystallizationConfig {
   // Cell and thermal model: the dome is isothermal at T = T_amb + R_th P during a pulse.
   double T_amb_K = 300.0;           // ambient temperature (assumption)
   double R_th_K_per_W = 2.0e6;      // thermal resistance (assumption: 0.15 mW -> 600 K)
-  double radius_m = 25e-9;          // radius of the hemispherical amorphous dome (assumption)
+  double radius_m = 35e-9;          // radius of the hemispherical amorphous dome (assumption)
   double G_amorphous_S = 0.1e-6;    // conductance with no percolating crystal (assumption)
   double G_crystalline_S = 25e-6;   // fully crystalline dome (assumption; g_max of pcm_drift)
   double X_c = 0.16;                // percolation threshold [Scher & Zallen 1970]
@@ -48,7 +53,7 @@ struct PcmCrystallizationConfig {
   double read_noise = 0.01;         // relative std of one read (assumption)
   // Variation (assumptions): log-normal sigma of per-device factors, and of the per-pulse factor
   // on the power.
-  double R_th_d2d = 0.03;
+  double R_th_d2d = 0.02;
   double radius_d2d = 0.05;
   double power_c2c = 0.02;
 
@@ -153,7 +158,7 @@ class PcmCrystallizationModel {
 // Defaults are chosen (assumption) so that a nominal `gst` device needs tens of pulses to reach
 // G_threshold, with a visible device-to-device spread.
 struct PcmPulseTrain {
-  double power_W = 0.14e-3;
+  double power_W = 0.15e-3;
   double width_s = 50e-9;
   std::int64_t pulses_per_cycle = 100;
   std::int64_t cycles = 1;
@@ -162,7 +167,7 @@ struct PcmPulseTrain {
 
   template <class V>
   void visit(V&& v) {
-    v(ParamInfo{"power", "W", "power of every partial-SET pulse (assumption: about 580 K in the nominal gst cell)"}, power_W);
+    v(ParamInfo{"power", "W", "power of every partial-SET pulse (assumption: 600 K in the nominal gst cell)"}, power_W);
     v(ParamInfo{"width", "s", "width of every partial-SET pulse (assumption)"}, width_s);
     v(ParamInfo{"pulses_per_cycle", "1", "pulses after each RESET in a trajectory"}, pulses_per_cycle);
     v(ParamInfo{"cycles", "1", "RESET-then-pulses cycles in a trajectory"}, cycles);

@@ -1,5 +1,7 @@
 #include "physics/simulate.hpp"
 
+#include <span>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -7,13 +9,15 @@
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
 #include "core/rng.hpp"
+#include "physics/memristor.hpp"
+#include "physics/pcm_crystallization.hpp"
 #include "physics/pcm_drift.hpp"
 
 namespace memcarlo {
 
 namespace {
 
-constexpr const char* kModelNames[] = {"pcm-drift"};
+constexpr const char* kModelNames[] = {"pcm-crystallization", "pcm-drift", "memristor"};
 
 // A device config and the protocol that exercises it share one key space.
 template <class Device, class Protocol>
@@ -28,6 +32,8 @@ struct SimulationConfig {
 };
 
 using DriftSimulation = SimulationConfig<PcmDriftConfig, PcmDriftProtocol>;
+using CrystallizationSimulation = SimulationConfig<PcmCrystallizationConfig, PcmPulseTrain>;
+using MemristorSimulation = SimulationConfig<MemristorConfig, MemristorPulseTrain>;
 
 bool is_model_name(std::string_view name) {
   for (const char* m : kModelNames)
@@ -104,6 +110,124 @@ MeasurementFile simulate_pcm_drift(const SimulationRequest& r, const std::string
   return f;
 }
 
+MeasurementFile simulate_pcm_crystallization(const SimulationRequest& r, const std::string& preset) {
+  CrystallizationSimulation sim{preset_pcm_crystallization(preset), {}};
+  configure(sim, r);
+  const PcmCrystallizationModel model(sim.device);
+  const PcmPulseTrain& train = sim.protocol;
+  train.validate();
+  const auto n_dev = static_cast<std::size_t>(r.devices);
+  const auto n_cycle = static_cast<std::size_t>(train.cycles);
+  const auto n_pulse = static_cast<std::size_t>(train.pulses_per_cycle);
+  PulseTrainData p;
+  p.G = NdArray<double>({n_dev, n_cycle, n_pulse});
+  p.polarity.assign(n_cycle, 1);
+  p.pulse_power_W = train.power_W;
+  p.pulse_width_s = train.width_s;
+  std::vector<std::int64_t> to_set(n_dev * n_cycle);
+  ProgressReporter progress("pcm-crystallization", n_dev,
+                            r.show_progress ? ProgressStyle::automatic : ProgressStyle::quiet);
+  parallel_for(r.devices, [&](std::int64_t i) {
+    const auto u = static_cast<std::size_t>(i);
+    simulate_pulse_train(model, train, r.seed, u,
+                         std::span<double>(p.G.data.data() + u * n_cycle * n_pulse, n_cycle * n_pulse));
+    for (std::size_t c = 0; c < n_cycle; ++c)
+      to_set[u * n_cycle + c] = pulses_to_set(model, train, r.seed, u, static_cast<std::int64_t>(c));
+    progress.advance();
+  });
+  progress.finish();
+  SamplesData s;
+  s.quantity = "pulses_to_set";
+  s.unit = "1";
+  s.condition.emplace();
+  s.condition_name = "device";
+  s.condition_unit = "1";
+  s.censor_limit = static_cast<double>(train.max_pulses);
+  for (std::size_t k = 0; k < to_set.size(); ++k) {
+    if (to_set[k] == kPulsesToSetNotReached) {
+      ++s.n_censored;
+      continue;
+    }
+    s.value.push_back(static_cast<double>(to_set[k]));
+    s.condition->push_back(static_cast<double>(k / n_cycle));
+  }
+  MC_VALIDATE(!s.value.empty(), "no device reached G_threshold = {} S within max_pulses = {}: "
+              "raise power, width or max_pulses", train.G_threshold_S, train.max_pulses);
+  MeasurementFile f;
+  f.source = "memcarlo device simulate pcm-crystallization";
+  f.licence = "generated";
+  f.paper = "classical nucleation and growth with the GST parameter set of arXiv:2107.02035; "
+            "PCM model parameterised from published fits, not measured";
+  f.provenance = provenance(r, preset, to_toml(sim));
+  f.sets.push_back({"pulse_train",
+                    fmt::format("simulated {} PCM cells (crystallization model, not measured): "
+                                "conductance after each identical partial-SET pulse of {:g} W, "
+                                "{:g} s; every cycle starts with a RESET",
+                                preset, train.power_W, train.width_s),
+                    std::move(p)});
+  f.sets.push_back({"pulses_to_set",
+                    fmt::format("pulses after RESET until the read conductance reaches {:g} S, one "
+                                "value per (device, cycle), condition = device index; {} did not "
+                                "within {} pulses (censored)",
+                                train.G_threshold_S, s.n_censored, train.max_pulses),
+                    std::move(s)});
+  return f;
+}
+
+MemristorConfig preset_memristor(const std::string& preset) {
+  MemristorConfig c;  // `neurosim`: DNN+NeuroSim V2.1 training defaults, no d2d variation
+  if (preset == "bulk") {
+    // Device-to-device spread, read noise and faults of a realistic array (assumptions, to be
+    // replaced by calibration): a few percent in area, range and kinetics, rare stuck cells.
+    c.sigma_area = 0.05;
+    c.sigma_range = 0.05;
+    c.sigma_k0_p = 0.1;
+    c.sigma_k0_d = 0.1;
+    c.sigma_read = 0.005;
+    c.p_stuck_off = 0.001;
+    c.p_stuck_on = 0.001;
+  }
+  return c;
+}
+
+MeasurementFile simulate_memristor(const SimulationRequest& r, const std::string& preset) {
+  MemristorSimulation sim{preset_memristor(preset), {}};
+  configure(sim, r);
+  const MemristorModel model(sim.device);
+  const MemristorPulseTrain& train = sim.protocol;
+  train.validate();
+  const auto n_dev = static_cast<std::size_t>(r.devices);
+  const auto n_cycle = static_cast<std::size_t>(train.cycles);
+  const auto n_pulse = static_cast<std::size_t>(train.pulses_per_cycle);
+  PulseTrainData p;
+  p.G = NdArray<double>({n_dev, n_cycle, n_pulse});
+  for (std::size_t c = 0; c < n_cycle; ++c)
+    p.polarity.push_back(static_cast<std::int64_t>(train.polarity(static_cast<std::int64_t>(c))));
+  p.pulse_amplitude_V = sim.device.V_p_V;
+  p.pulse_width_s = sim.device.tau_p_s;
+  ProgressReporter progress("memristor", n_dev,
+                            r.show_progress ? ProgressStyle::automatic : ProgressStyle::quiet);
+  parallel_for(r.devices, [&](std::int64_t i) {
+    const auto u = static_cast<std::size_t>(i);
+    run_pulse_train(model, train, r.seed, u,
+                    std::span<double>(p.G.data.data() + u * n_cycle * n_pulse, n_cycle * n_pulse));
+    progress.advance();
+  });
+  progress.finish();
+  MeasurementFile f;
+  f.source = "memcarlo device simulate memristor";
+  f.licence = "generated";
+  f.paper = "bulk-switching compact model; pulse response in the DNN+NeuroSim V2.1 form";
+  f.provenance = provenance(r, preset, to_toml(sim));
+  f.sets.push_back({"pulse_train",
+                    fmt::format("simulated bulk-switching memristors (compact model, not measured), "
+                                "preset {}: conductance after each pulse, {} cycles of {} pulses "
+                                "alternating potentiation and depression",
+                                preset, train.cycles, train.pulses_per_cycle),
+                    std::move(p)});
+  return f;
+}
+
 }  // namespace
 
 std::vector<SimulationModelInfo> simulation_models() {
@@ -112,6 +236,15 @@ std::vector<SimulationModelInfo> simulation_models() {
                  "PCM drift, programming and 1/f read noise (IBM statistical model); writes 'drift'",
                  {"pcm-ibm"},
                  describe_params(DriftSimulation{})});
+  out.push_back({"pcm-crystallization",
+                 "PCM partial-SET pulse trains by stochastic nucleation and growth; writes "
+                 "'pulse_train' and 'pulses_to_set' (samples)",
+                 {"gst", "cgst"},
+                 describe_params(CrystallizationSimulation{preset_pcm_crystallization("gst"), {}})});
+  out.push_back({"memristor",
+                 "bulk-switching memristor potentiation/depression cycles; writes 'pulse_train'",
+                 {"bulk", "neurosim"},
+                 describe_params(MemristorSimulation{preset_memristor("bulk"), {}})});
   return out;
 }
 
@@ -126,6 +259,8 @@ MeasurementFile simulate_measurements(const SimulationRequest& r) {
     MC_VALIDATE(known, "unknown preset '{}' for model {} (known: {})", preset, r.model,
                 fmt::join(info.presets, ", "));
     if (r.model == "pcm-drift") return simulate_pcm_drift(r, preset);
+    if (r.model == "pcm-crystallization") return simulate_pcm_crystallization(r, preset);
+    if (r.model == "memristor") return simulate_memristor(r, preset);
   }
   std::vector<std::string> names;
   for (const auto& info : simulation_models()) names.push_back(info.name);
