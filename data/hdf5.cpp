@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -68,13 +69,18 @@ void write_array(Group& g, const std::string& name, const NdArray<T>& array,
                H5Pclose);
   // Compress anything beyond a few kilobytes, in chunks of whole trailing rows of <= ~256 KiB.
   if (options.deflate_level > 0 && array.size() >= 1024 && !dims.empty()) {
+    // Halve the largest dimension until a chunk holds at most ~256 KiB.
     std::vector<hsize_t> chunk = dims;
-    const std::size_t target = (256 * 1024) / sizeof(T);
-    std::size_t row = 1;
-    for (std::size_t d = 1; d < dims.size(); ++d) row *= dims[d];
-    chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], target / std::max<std::size_t>(row, 1)));
-    for (std::size_t d = dims.size(); d-- > 1 && NdArray<T>::count({chunk.begin(), chunk.end()}) > 4 * target;)
-      chunk[d] = std::max<hsize_t>(1, chunk[d] / 2);
+    const hsize_t target = (256 * 1024) / sizeof(T);
+    auto elements = [&] {
+      hsize_t n = 1;
+      for (hsize_t c : chunk) n *= c;
+      return n;
+    };
+    while (elements() > target) {
+      auto largest = std::max_element(chunk.begin(), chunk.end());
+      *largest = (*largest + 1) / 2;
+    }
     check(H5Pset_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data()), g, name,
           "cannot set chunking");
     check(H5Pset_shuffle(plist.get()), g, name, "cannot set shuffle filter");

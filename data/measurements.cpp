@@ -412,7 +412,11 @@ MeasurementFile read_measurements(const std::string& path) {
     if (!g.has_attr("kind")) throw FileError(path, g.object_path(), "missing attribute 'kind'");
     Measurement m{name, g.has_attr("description") ? g.read_attr_string("description") : "",
                   read_body(g, g.read_attr_string("kind"))};
-    validate(m, fmt::format("{}: /{}", path, name));
+    try {
+      validate(m, "/" + name);
+    } catch (const InputError& e) {
+      throw FileError(path, e.what());  // broken file contents are a FileError
+    }
     file.sets.push_back(std::move(m));
   }
   if (file.sets.empty()) throw FileError(path, "holds no data set");

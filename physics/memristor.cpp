@@ -21,7 +21,7 @@ double pulse_gain(double rate_per_s, double width_s) { return -std::expm1(-rate_
 // The window-bounded update with cycle-to-cycle noise, clipped to the window.
 double step(double w, double gain, Polarity polarity, double sigma_c2c, RngStream& rng) {
   w = polarity == Polarity::potentiation ? w + (1.0 - w) * gain : w - w * gain;
-  if (sigma_c2c > 0) w += 1.05 * sigma_c2c * NormalDistribution::standard(rng);
+  if (sigma_c2c > 0) w += sigma_c2c * NormalDistribution::standard(rng);
   return std::clamp(w, 0.0, 1.0);
 }
 
@@ -159,7 +159,7 @@ MemristorDevice MemristorModel::make_device(RngStream& rng) const {
                   : d.G_min_S + (c.g_max_per_area_S_per_m2 - c.g_min_per_area_S_per_m2) * area *
                                     std::exp(c.sigma_range * z_range);
   d.k0_p_per_s = c.k0_p_per_s * std::exp(c.sigma_k0_p * z_k0_p);
-  d.k0_d_per_s = c.k0_d_per_s * std::exp(c.sigma_k0_d * z_k0_p);
+  d.k0_d_per_s = c.k0_d_per_s * std::exp(c.sigma_k0_d * z_k0_d);
   d.r_p_per_s = d.k0_p_per_s * sinh_p_ * arrhenius_;
   d.r_d_per_s = d.k0_d_per_s * sinh_d_ * arrhenius_;
   d.gain_p = pulse_gain(d.r_p_per_s, c.tau_p_s);
@@ -178,8 +178,7 @@ void MemristorModel::set_state(MemristorDevice& device, double w) const {
   if (device.stuck == StuckState::none) device.w = w;
 }
 
-void MemristorModel::apply_pulse(MemristorDevice& device, Polarity polarity,
-                                 RngStream& rng) const {
+void MemristorModel::apply_pulse(MemristorDevice& device, Polarity polarity, RngStream& rng) const {
   if (device.stuck != StuckState::none) return;
   const double gain = polarity == Polarity::potentiation ? device.gain_p : device.gain_d;
   device.w = step(device.w, gain, polarity, config_.sigma_c2c, rng);
@@ -200,7 +199,7 @@ void MemristorModel::apply_pulse(MemristorDevice& device, double V, double width
 double MemristorModel::read(const MemristorDevice& device, RngStream& rng) const {
   const double G = conductance(device);
   if (config_.sigma_read == 0) return G;
-  return G * (1.0 + 1.02 * config_.sigma_read * NormalDistribution::standard(rng));
+  return G * (1.0 + config_.sigma_read * NormalDistribution::standard(rng));
 }
 
 void MemristorPulseTrain::validate() const {
@@ -241,8 +240,8 @@ void run_pulse_train(const MemristorModel& model, const MemristorPulseTrain& tra
 NdArray<double> run_pulse_train(const MemristorModel& model, const MemristorPulseTrain& train,
                                 std::uint64_t seed, std::uint64_t device_index) {
   train.validate();
-  NdArray<double> G({static_cast<std::size_t>(train.cycles),
-                     static_cast<std::size_t>(train.pulses_per_cycle)});
+  NdArray<double> G(
+      {static_cast<std::size_t>(train.cycles), static_cast<std::size_t>(train.pulses_per_cycle)});
   run_pulse_train(model, train, seed, device_index, G.data);
   return G;
 }

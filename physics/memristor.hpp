@@ -67,7 +67,7 @@ struct MemristorConfig {
   // Ion-hopping kinetics (Strukov & Williams 2009 form; values assumption except as noted).
   double k0_p_per_s = 1.9589211456563707e13;  // A_p = 22.466592 [DNN+NeuroSim V2.1]
   double V0_p_V = 0.25;
-  double k0_d_per_s = 1.620547413048274e13;   // A_d = 27.157664 [DNN+NeuroSim V2.1]
+  double k0_d_per_s = 1.620547413048274e13;  // A_d = 27.157664 [DNN+NeuroSim V2.1]
   double V0_d_V = 0.25;
   double E_a_eV = 0.6;
   double temperature_K = 300.0;
@@ -91,6 +91,7 @@ struct MemristorConfig {
   double p_stuck_off = 0.0;
   double p_stuck_on = 0.0;
 
+  // clang-format off
   template <class V>
   void visit(V&& v) {
     v(ParamInfo{"area", "m^2", "device area; G_min and G_max scale with it (assumption: 4 um^2)"}, area_m2);
@@ -115,6 +116,7 @@ struct MemristorConfig {
     v(ParamInfo{"p_stuck_off", "1", "probability a device is stuck at G_min (assumption: 0)"}, p_stuck_off);
     v(ParamInfo{"p_stuck_on", "1", "probability a device is stuck at G_max (assumption: 0)"}, p_stuck_on);
   }
+  // clang-format on
 };
 
 // The common training/calibration abstraction of one device (or of the nominal device):
@@ -140,12 +142,12 @@ struct MemristorDevice {
   double G_max_S = 0;
   double k0_p_per_s = 0;  // this device's attempt rates (device-to-device spread applied)
   double k0_d_per_s = 0;
-  double r_p_per_s = 0;   // hopping rates under the configured pulses
+  double r_p_per_s = 0;  // hopping rates under the configured pulses
   double r_d_per_s = 0;
-  double gain_p = 0;      // 1 - exp(-r_p tau_p): fraction of (1 - w) gained per SET pulse
-  double gain_d = 0;      // 1 - exp(-r_d tau_d): fraction of w lost per RESET pulse
+  double gain_p = 0;  // 1 - exp(-r_p tau_p): fraction of (1 - w) gained per SET pulse
+  double gain_d = 0;  // 1 - exp(-r_d tau_d): fraction of w lost per RESET pulse
   StuckState stuck = StuckState::none;
-  double w = 0;           // state in [0, 1]; stuck devices hold 0 (off) or 1 (on)
+  double w = 0;  // state in [0, 1]; stuck devices hold 0 (off) or 1 (on)
 };
 
 class MemristorModel {
@@ -167,9 +169,9 @@ class MemristorModel {
   MemristorAbstraction abstraction(const MemristorDevice& device) const;
 
   // Draws one device from stream "device" of (seed, device_index), in state w = 0 (stuck-on
-  // devices at w = 1). Always five draws, in this order: stuck-at uniform, area, range,
-  // k0_p, k0_d (a zero sigma still consumes its normal), so turning one kind of variation on
-  // does not change the others.
+  // devices at w = 1). Always five variates (nine 64-bit values), in this order: stuck-at
+  // uniform, then normals for area, range, k0_p, k0_d (a zero sigma still consumes its
+  // normal), so turning one kind of variation on does not change the others.
   MemristorDevice make_device(std::uint64_t seed, std::uint64_t device_index) const;
   MemristorDevice make_device(RngStream& rng) const;
 
@@ -209,6 +211,7 @@ struct MemristorPulseTrain {
   double w0 = 0.0;
   bool noisy_reads = true;
 
+  // clang-format off
   template <class V>
   void visit(V&& v) {
     v(ParamInfo{"pulses_per_cycle", "1", "identical pulses per potentiation or depression cycle (32 levels [DNN+NeuroSim V2.1])"}, pulses_per_cycle);
@@ -216,6 +219,7 @@ struct MemristorPulseTrain {
     v(ParamInfo{"w0", "1", "starting state in [0, 1] (0 = G_min)"}, w0);
     v(ParamInfo{"noisy_reads", "", "record reads with read noise rather than noise-free conductance"}, noisy_reads);
   }
+  // clang-format on
   void validate() const;
   Polarity polarity(std::int64_t cycle) const {
     return cycle % 2 == 0 ? Polarity::potentiation : Polarity::depression;

@@ -20,69 +20,76 @@
 namespace memcarlo {
 
 // Defaults are preset `gst`. Material constants are the Ge2Sb2Te5 set of the multiphysics
-// Gillespie-cellular-automata model, arXiv:2107.02035 [GCA 2021]. Cell and variation numbers are
-// assumptions of memcarlo, tuned together with the PcmPulseTrain defaults (0.15 mW -> 600 K,
-// near the maximum of the nucleation rate; 50 ns): a device then needs about 30 pulses to reach
-// 10 uS, with a relative spread of about 0.33 over devices and cycles, and about two thirds of
-// that variance is cycle-to-cycle within a device, the share Gong et al. (2018) found intrinsic
-// in the conductance change of PCM devices. With GST kinetics the grain spacing (u/I)^(1/4) is
-// ~20 nm at every temperature, so a dome of a few tens of nm holds only a few grains: partial
-// SET is nucleation limited and strongly stochastic, as observed in mushroom cells.
+// Gillespie-cellular-automata model, arXiv:2107.02035 (2021). Cell and variation numbers are
+// assumptions of memcarlo, tuned together with the PcmPulseTrain defaults (0.15 mW -> 600 K, the
+// maximum of the nucleation rate; 50 ns pulses): a device then needs about 30 pulses to reach
+// 10 uS, with a relative spread of about 0.33 over devices and cycles, of whose variance about
+// 60 % is cycle-to-cycle within a device, close to the ~67 % Gong et al. (Nat. Commun. 9, 2018,
+// doi:10.1038/s41467-018-04485-1) found intrinsic to each GST device.
+//
+// What the numbers imply: with GST kinetics the grain spacing (u/I)^(1/4) is ~20 nm at every
+// temperature, so a dome of a few tens of nm holds only a few grains and partial SET is
+// nucleation limited and strongly stochastic. That intrinsic spread alone *grows* with pulse
+// power (fewer, larger grains); the thermal part (R_th_d2d, power_c2c) shrinks with power up to
+// the rate maximum near 600–620 K, because the rates' temperature sensitivity falls there, and
+// with the defaults it wins, so the total relative spread falls with power from 560 to 600 K.
 struct PcmCrystallizationConfig {
   // Material (GST) [GCA 2021].
-  double E_a_eV = 2.45;             // viscosity activation energy below T_glass
-  double sigma_J_m2 = 0.06;         // crystal–amorphous interface energy
-  double v_m_m3 = 2.9e-28;          // volume of one formula unit (monomer)
-  double lambda_m = 2.99e-10;       // jump distance
-  double T_m_K = 900.0;             // melting temperature
-  double dH_f_J_m3 = 625e6;         // heat of fusion per volume
-  double eta_inf_Pa_s = 0.012;      // MYEGA high-temperature viscosity limit
-  double T_g_K = 472.0;             // MYEGA glass transition (eta(T_g) = 1e12 Pa s)
-  double fragility = 140.0;         // MYEGA fragility index m
-  double T_glass_K = 534.0;         // below it the glass is Arrhenius with E_a
-  double theta_deg = 130.0;         // wetting angle of heterogeneous nucleation
+  double E_a_eV = 2.45;         // viscosity activation energy below T_glass
+  double sigma_J_m2 = 0.06;     // crystal–amorphous interface energy
+  double v_m_m3 = 2.9e-28;      // volume of one formula unit (monomer)
+  double lambda_m = 2.99e-10;   // jump distance
+  double T_m_K = 900.0;         // melting temperature
+  double dH_f_J_m3 = 625e6;     // heat of fusion per volume
+  double eta_inf_Pa_s = 0.012;  // MYEGA high-temperature viscosity limit
+  double T_g_K = 472.0;         // MYEGA glass transition (eta(T_g) = 1e12 Pa s)
+  double fragility = 140.0;     // MYEGA fragility index m
+  double T_glass_K = 534.0;     // below it the glass is Arrhenius with E_a
+  double theta_deg = 130.0;     // wetting angle of heterogeneous nucleation
   // Cell and thermal model: the dome is isothermal at T = T_amb + R_th P during a pulse.
-  double T_amb_K = 300.0;           // ambient temperature (assumption)
-  double R_th_K_per_W = 2.0e6;      // thermal resistance (assumption: 0.15 mW -> 600 K)
-  double radius_m = 35e-9;          // radius of the hemispherical amorphous dome (assumption)
-  double G_amorphous_S = 0.1e-6;    // conductance with no percolating crystal (assumption)
-  double G_crystalline_S = 25e-6;   // fully crystalline dome (assumption; g_max of pcm_drift)
-  double X_c = 0.16;                // percolation threshold [Scher & Zallen 1970]
-  double t_perc = 2.0;              // 3D conductivity exponent [Stauffer & Aharony 1994]
-  double r_max_m = 0.0;             // largest grain radius, 0 = unlimited (C-GST confinement)
-  double read_noise = 0.01;         // relative std of one read (assumption)
+  double T_amb_K = 300.0;          // ambient temperature (assumption)
+  double R_th_K_per_W = 2.0e6;     // thermal resistance (assumption: 0.15 mW -> 600 K)
+  double radius_m = 35e-9;         // radius of the hemispherical amorphous dome (assumption)
+  double G_amorphous_S = 0.1e-6;   // conductance with no percolating crystal (assumption)
+  double G_crystalline_S = 25e-6;  // fully crystalline dome (assumption; g_max of pcm_drift)
+  double X_c = 0.16;               // percolation threshold [Scher & Zallen 1970]
+  double t_perc = 2.0;             // 3D conductivity exponent [Stauffer & Aharony 1994]
+  double r_max_m = 0.0;            // largest grain radius, 0 = unlimited (C-GST confinement)
+  double read_noise = 0.01;        // relative std of one read (assumption)
   // Variation (assumptions): log-normal sigma of per-device factors, and of the per-pulse factor
   // on the power.
   double R_th_d2d = 0.02;
   double radius_d2d = 0.05;
   double power_c2c = 0.02;
 
+  // clang-format off
   template <class V>
   void visit(V&& v) {
-    v(ParamInfo{"E_a", "eV", "viscosity activation energy below T_glass [GCA 2021: arXiv 2107.02035]"}, E_a_eV);
-    v(ParamInfo{"sigma", "J/m^2", "crystal-amorphous interface energy [GCA 2021: arXiv 2107.02035]"}, sigma_J_m2);
-    v(ParamInfo{"v_m", "m^3", "monomer (formula unit) volume [GCA 2021: arXiv 2107.02035]"}, v_m_m3);
-    v(ParamInfo{"lambda", "m", "jump distance [GCA 2021: arXiv 2107.02035]"}, lambda_m);
-    v(ParamInfo{"T_m", "K", "melting temperature [GCA 2021: arXiv 2107.02035]"}, T_m_K);
-    v(ParamInfo{"dH_f", "J/m^3", "heat of fusion per volume [GCA 2021: arXiv 2107.02035]"}, dH_f_J_m3);
-    v(ParamInfo{"eta_inf", "Pa s", "MYEGA high-temperature viscosity limit [GCA 2021: arXiv 2107.02035]"}, eta_inf_Pa_s);
-    v(ParamInfo{"T_g", "K", "MYEGA glass transition temperature, eta(T_g) = 1e12 Pa s [GCA 2021: arXiv 2107.02035]"}, T_g_K);
-    v(ParamInfo{"fragility", "1", "MYEGA fragility index m [GCA 2021: arXiv 2107.02035]"}, fragility);
-    v(ParamInfo{"T_glass", "K", "MYEGA above, Arrhenius (E_a) below [GCA 2021: arXiv 2107.02035]"}, T_glass_K);
-    v(ParamInfo{"theta", "deg", "wetting angle of heterogeneous nucleation, f(theta) [GCA 2021: arXiv 2107.02035]"}, theta_deg);
+    v(ParamInfo{"E_a", "eV", "viscosity activation energy below T_glass [arXiv:2107.02035]"}, E_a_eV);
+    v(ParamInfo{"sigma", "J/m^2", "crystal-amorphous interface energy [arXiv:2107.02035]"}, sigma_J_m2);
+    v(ParamInfo{"v_m", "m^3", "volume of one formula unit [arXiv:2107.02035]"}, v_m_m3);
+    v(ParamInfo{"lambda", "m", "jump distance [arXiv:2107.02035]"}, lambda_m);
+    v(ParamInfo{"T_m", "K", "melting temperature [arXiv:2107.02035]"}, T_m_K);
+    v(ParamInfo{"dH_f", "J/m^3", "heat of fusion per volume [arXiv:2107.02035]"}, dH_f_J_m3);
+    v(ParamInfo{"eta_inf", "Pa s", "MYEGA high-temperature viscosity limit [arXiv:2107.02035]"}, eta_inf_Pa_s);
+    v(ParamInfo{"T_g", "K", "MYEGA glass transition, eta(T_g) = 1e12 Pa s [arXiv:2107.02035]"}, T_g_K);
+    v(ParamInfo{"fragility", "1", "MYEGA fragility index m [arXiv:2107.02035]"}, fragility);
+    v(ParamInfo{"T_glass", "K", "MYEGA viscosity above, Arrhenius (E_a) below [arXiv:2107.02035]"}, T_glass_K);
+    v(ParamInfo{"theta", "deg", "wetting angle of heterogeneous nucleation [arXiv:2107.02035]"}, theta_deg);
     v(ParamInfo{"T_amb", "K", "ambient temperature (assumption)"}, T_amb_K);
     v(ParamInfo{"R_th", "K/W", "thermal resistance, T = T_amb + R_th P (assumption: 0.15 mW gives 600 K)"}, R_th_K_per_W);
-    v(ParamInfo{"radius", "m", "radius of the hemispherical amorphous dome left by RESET (assumption)"}, radius_m);
-    v(ParamInfo{"G_amorphous", "S", "conductance of the amorphous (non-percolating) cell (assumption)"}, G_amorphous_S);
-    v(ParamInfo{"G_crystalline", "S", "conductance of the fully crystalline cell (assumption; = g_max of Nandakumar 2019)"}, G_crystalline_S);
-    v(ParamInfo{"X_c", "1", "percolation threshold of crystalline fraction [Scher & Zallen, J. Chem. Phys. 53, 3759 (1970)]"}, X_c);
-    v(ParamInfo{"t_perc", "1", "percolation conductivity exponent, 3D [Stauffer & Aharony, Introduction to Percolation Theory (1994)]"}, t_perc);
-    v(ParamInfo{"r_max", "m", "largest grain radius, 0 = unlimited (assumption; confined grains of C-GST)"}, r_max_m);
+    v(ParamInfo{"radius", "m", "radius of the hemispherical amorphous dome (assumption)"}, radius_m);
+    v(ParamInfo{"G_amorphous", "S", "conductance below the percolation threshold (assumption)"}, G_amorphous_S);
+    v(ParamInfo{"G_crystalline", "S", "conductance of the crystalline cell (assumption; g_max of [Nandakumar 2019])"}, G_crystalline_S);
+    v(ParamInfo{"X_c", "1", "percolation threshold of the crystalline fraction [Scher & Zallen, J. Chem. Phys. 53, 3759 (1970)]"}, X_c);
+    v(ParamInfo{"t_perc", "1", "percolation conductivity exponent in 3D [Stauffer & Aharony, Introduction to Percolation Theory (1994)]"}, t_perc);
+    v(ParamInfo{"r_max", "m", "largest grain radius, 0 = unlimited (assumption)"}, r_max_m);
     v(ParamInfo{"read_noise", "1", "relative standard deviation of one read (assumption)"}, read_noise);
     v(ParamInfo{"R_th_d2d", "1", "device-to-device log-normal sigma of R_th (assumption)"}, R_th_d2d);
     v(ParamInfo{"radius_d2d", "1", "device-to-device log-normal sigma of the dome radius (assumption)"}, radius_d2d);
-    v(ParamInfo{"power_c2c", "1", "pulse-to-pulse log-normal sigma of the effective pulse power (assumption)"}, power_c2c);
+    v(ParamInfo{"power_c2c", "1", "pulse-to-pulse log-normal sigma of the pulse power (assumption)"}, power_c2c);
   }
+  // clang-format on
 };
 
 // `gst` (the defaults) or `cgst`; anything else throws InputError.
@@ -99,11 +106,11 @@ struct PcmRates {
 // One device: its device-to-device factors (fixed for life) and the grains of the current
 // amorphous configuration.
 struct PcmCellState {
-  double R_th_K_per_W = 0;           // this device's thermal resistance
-  double radius_m = 0;               // this device's dome radius
-  double volume_m3 = 0;              // (2 pi / 3) radius^3
-  std::vector<double> grain_radii_m; // every nucleus of the extended volume (see apply_pulse)
-  double X = 0;                      // crystalline fraction
+  double R_th_K_per_W = 0;            // this device's thermal resistance
+  double radius_m = 0;                // this device's dome radius
+  double volume_m3 = 0;               // (2 pi / 3) radius^3
+  std::vector<double> grain_radii_m;  // every nucleus of the extended volume (see apply_pulse)
+  double X = 0;                       // crystalline fraction
 };
 
 class PcmCrystallizationModel {
@@ -151,12 +158,15 @@ class PcmCrystallizationModel {
   PcmCrystallizationConfig config_;
   double f_theta_;
   double nucleation_geometry_;  // f(θ) v_m² σ³, shared by n_c and ΔG_c
+  double log10_eta_inf_;        // MYEGA constants, hoisted out of the per-pulse path
+  double myega_exponent_;       // m / (12 − log10 η_∞) − 1
   double eta_T_glass_;          // viscosity at T_glass (MYEGA), the Arrhenius anchor
+  double E_a_over_k_K_;         // E_a / k
 };
 
 // The partial-SET protocol: every cycle starts with a RESET and applies identical pulses.
-// Defaults are chosen (assumption) so that a nominal `gst` device needs tens of pulses to reach
-// G_threshold, with a visible device-to-device spread.
+// Defaults (assumptions) put the nominal `gst` cell at 600 K for 50 ns, so it needs ~30 pulses to
+// reach G_threshold (X ≈ 0.69 with the default percolation law), with a visible device spread.
 struct PcmPulseTrain {
   double power_W = 0.15e-3;
   double width_s = 50e-9;
@@ -165,6 +175,7 @@ struct PcmPulseTrain {
   double G_threshold_S = 10e-6;
   std::int64_t max_pulses = 1000;
 
+  // clang-format off
   template <class V>
   void visit(V&& v) {
     v(ParamInfo{"power", "W", "power of every partial-SET pulse (assumption: 600 K in the nominal gst cell)"}, power_W);
@@ -174,6 +185,7 @@ struct PcmPulseTrain {
     v(ParamInfo{"G_threshold", "S", "read conductance that counts as SET for pulses-to-SET"}, G_threshold_S);
     v(ParamInfo{"max_pulses", "1", "give up pulses-to-SET after this many pulses"}, max_pulses);
   }
+  // clang-format on
   void validate() const;
 };
 

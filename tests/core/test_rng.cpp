@@ -159,7 +159,7 @@ TEST_CASE("draws() counts the 64-bit values consumed") {
   CHECK(fresh.draws() == 1001);
 }
 
-TEST_CASE("uniform maps raw bits onto [0, 1) and uniform_open onto (0, 1)") {
+TEST_CASE("uniform maps raw bits into the half-open and uniform_open into the open unit interval") {
   const std::uint64_t max = ~std::uint64_t{0};
   // Extremes of the maps, with 53 and 52 significant bits respectively.
   CHECK(RngStream::to_unit(0) == 0.0);

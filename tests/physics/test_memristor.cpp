@@ -67,8 +67,12 @@ TEST_CASE("noise-free pulse response equals the NeuroSim closed form; A = 1/(r t
   for (const MemristorConfig& c : {noiseless(), hot}) {
     CAPTURE(c.temperature_K);
     const MemristorModel model(c);
-    const double A_p = 1.0 / (hopping_rate(c.k0_p_per_s, c.V_p_V, c.V0_p_V, c.E_a_eV, c.temperature_K) * c.tau_p_s);
-    const double A_d = 1.0 / (hopping_rate(c.k0_d_per_s, c.V_d_V, c.V0_d_V, c.E_a_eV, c.temperature_K) * c.tau_d_s);
+    const double A_p =
+        1.0 /
+        (hopping_rate(c.k0_p_per_s, c.V_p_V, c.V0_p_V, c.E_a_eV, c.temperature_K) * c.tau_p_s);
+    const double A_d =
+        1.0 /
+        (hopping_rate(c.k0_d_per_s, c.V_d_V, c.V0_d_V, c.E_a_eV, c.temperature_K) * c.tau_d_s);
     const double G_min = c.g_min_per_area_S_per_m2 * c.area_m2;
     const double G_max = c.g_max_per_area_S_per_m2 * c.area_m2;
     const double B = G_max - G_min;
@@ -134,7 +138,9 @@ TEST_CASE("noise-free pulse response equals the NeuroSim closed form; A = 1/(r t
   CHECK(rel_diff(back.A_p_pulses, target.A_p_pulses) < 1e-12);
   CHECK(rel_diff(back.A_d_pulses, target.A_d_pulses) < 1e-12);
   const auto& fc = fitted.config();
-  CHECK(rel_diff(fc.k0_p_per_s, 1.0 / (7.5 * hot.tau_p_s * hopping_rate(1.0, hot.V_p_V, hot.V0_p_V, hot.E_a_eV, hot.temperature_K))) < 1e-12);
+  CHECK(rel_diff(fc.k0_p_per_s, 1.0 / (7.5 * hot.tau_p_s *
+                                       hopping_rate(1.0, hot.V_p_V, hot.V0_p_V, hot.E_a_eV,
+                                                    hot.temperature_K))) < 1e-12);
   CHECK(fc.V0_p_V == hot.V0_p_V);
   CHECK(fc.temperature_K == hot.temperature_K);
 }
@@ -449,7 +455,9 @@ TEST_CASE("invalid input throws InputError") {
   CHECK_THROWS_AS(MemristorModel(bad([](auto& c) { c.area_m2 = -1e-12; })), InputError);
   CHECK_THROWS_AS(MemristorModel(bad([](auto& c) { c.area_m2 = std::nan(""); })), InputError);
   CHECK_THROWS_AS(MemristorModel(bad([](auto& c) { c.g_min_per_area_S_per_m2 = -1; })), InputError);
-  CHECK_THROWS_AS(MemristorModel(bad([](auto& c) { c.g_max_per_area_S_per_m2 = c.g_min_per_area_S_per_m2; })), InputError);
+  CHECK_THROWS_AS(
+      MemristorModel(bad([](auto& c) { c.g_max_per_area_S_per_m2 = c.g_min_per_area_S_per_m2; })),
+      InputError);
   CHECK_THROWS_AS(MemristorModel(bad([](auto& c) { c.k0_p_per_s = 0; })), InputError);
   CHECK_THROWS_AS(MemristorModel(bad([](auto& c) { c.V0_d_V = 0; })), InputError);
   CHECK_THROWS_AS(MemristorModel(bad([](auto& c) { c.E_a_eV = -0.1; })), InputError);
@@ -466,10 +474,13 @@ TEST_CASE("invalid input throws InputError") {
   CHECK_THROWS_AS(MemristorModel(bad([](auto& c) { c.sigma_read = -0.1; })), InputError);
   CHECK_THROWS_AS(MemristorModel(bad([](auto& c) { c.p_stuck_off = 1.5; })), InputError);
   CHECK_THROWS_AS(MemristorModel(bad([](auto& c) { c.p_stuck_on = -0.1; })), InputError);
-  CHECK_THROWS_AS(MemristorModel(bad([](auto& c) { c.p_stuck_off = c.p_stuck_on = 0.6; })), InputError);
+  CHECK_THROWS_AS(MemristorModel(bad([](auto& c) { c.p_stuck_off = c.p_stuck_on = 0.6; })),
+                  InputError);
   CHECK_THROWS_AS(MemristorModel::from_abstraction({2e-6, 1e-6, 10, 10}), InputError);
   CHECK_THROWS_AS(MemristorModel::from_abstraction({1e-6, 2e-6, 0, 10}), InputError);
-  CHECK_THROWS_AS(MemristorModel::from_abstraction({1e-6, 2e-6, 10, 10}, bad([](auto& c) { c.area_m2 = 0; })), InputError);
+  CHECK_THROWS_AS(
+      MemristorModel::from_abstraction({1e-6, 2e-6, 10, 10}, bad([](auto& c) { c.area_m2 = 0; })),
+      InputError);
 
   const MemristorModel model{MemristorConfig{}};
   MemristorDevice d = model.make_device(1, 1);
