@@ -37,7 +37,7 @@ class Handle {
 struct DatasetOptions {
   std::string units;        // written as the "units" attribute ("" = none)
   std::string description;  // written as the "description" attribute ("" = none)
-  int deflate_level = 6;    // 0 = no compression; applied with the shuffle filter
+  int deflate_level = 1;    // 0 = no compression; applied with the shuffle filter
 };
 
 // A group (or the root group of a file), with the file name kept for error messages.

@@ -43,6 +43,18 @@ std::string find_licence(const std::string& folder) {
                           "without its licence");
 }
 
+// A file whose root attributes carry the source's attribution and its licence text.
+MeasurementFile attributed(const std::string& folder, std::string source, std::string licence,
+                           std::string paper, std::string provenance) {
+  MeasurementFile f;
+  f.source = std::move(source);
+  f.licence = std::move(licence);
+  f.paper = std::move(paper);
+  f.provenance = std::move(provenance);
+  f.licence_text = find_licence(folder);
+  return f;
+}
+
 // One number from a flat JSON settings file ("key": value); the files are small and flat.
 double json_number(const std::string& path, const std::string& key) {
   const std::string text = read_whole(path);
@@ -87,10 +99,6 @@ NdArray<double> pack_cycles(const std::vector<std::vector<double>>& cycles) {
     std::copy(cycles[c].begin(), cycles[c].end(), G.data.begin() + static_cast<std::ptrdiff_t>(c * n_pulse));
   return G;
 }
-
-struct TsvRows {
-  std::vector<std::vector<double>> columns;
-};
 
 // A header-less TSV read column-wise; `integer_columns` are parsed as integers.
 std::vector<std::vector<double>> read_tsv_columns(const std::string& path, std::size_t n_col) {
@@ -249,15 +257,14 @@ DgTableData read_sandia_dg_table(const std::string& path, std::int64_t polarity)
 
 MeasurementFile import_sandia_pulse(const std::string& folder) {
   constexpr double kReadVoltage_V = 0.1;  // reads at 0.1 V [CrossSim lookup-table example]
-  MeasurementFile f;
-  f.source = "sandialabs/cross-sim, initial public commit, examples/lookup_table_generation/"
-             "lookup_table_example/{set,reset}.csv";
-  f.licence = "BSD-3-Clause";
-  f.paper = "Agarwal et al. / Xiao et al., Sandia lookup-table method for analog neural network "
-            "training (IEEE, 2019)";
-  f.licence_text = find_licence(folder);
-  f.provenance = "memcarlo import: G = I / 0.1 V; set.csv columns become potentiation cycles, "
-                 "then reset.csv columns depression cycles; empty cells become NaN padding";
+  MeasurementFile f = attributed(folder,
+      "sandialabs/cross-sim, initial public commit, examples/lookup_table_generation/"
+             "lookup_table_example/{set,reset}.csv",
+      "BSD-3-Clause",
+      "Agarwal et al. / Xiao et al., Sandia lookup-table method for analog neural network "
+            "training (IEEE, 2019)",
+      "memcarlo import: G = I / 0.1 V; set.csv columns become potentiation cycles, "
+                 "then reset.csv columns depression cycles; empty cells become NaN padding");
   std::vector<std::vector<double>> cycles;
   std::vector<std::int64_t> polarity;
   for (auto [file, sign] : {std::pair{"set.csv", 1}, std::pair{"reset.csv", -1}}) {
@@ -278,13 +285,12 @@ MeasurementFile import_sandia_pulse(const std::string& folder) {
 }
 
 MeasurementFile import_sandia_taox(const std::string& folder) {
-  MeasurementFile f;
-  f.source = "sandialabs/cross-sim-data, lookup_tables/TaOx_all/<device>/dG_{increasing,decreasing}.txt";
-  f.licence = "BSD-3-Clause";
-  f.paper = "Agarwal et al. / Xiao et al., Sandia TaOx lookup-table method (IEEE, 2019)";
-  f.licence_text = find_licence(folder);
-  f.provenance = "memcarlo import: values as published (binned conditional CDFs processed from "
-                 "measurement by Sandia, not raw traces)";
+  MeasurementFile f = attributed(folder,
+      "sandialabs/cross-sim-data, lookup_tables/TaOx_all/<device>/dG_{increasing,decreasing}.txt",
+      "BSD-3-Clause",
+      "Agarwal et al. / Xiao et al., Sandia TaOx lookup-table method (IEEE, 2019)",
+      "memcarlo import: values as published (binned conditional CDFs processed from "
+                 "measurement by Sandia, not raw traces)");
   std::vector<int> devices;
   for (const auto& entry : fs::directory_iterator(folder))
     if (entry.is_directory()) devices.push_back(std::stoi(entry.path().filename().string()));
@@ -305,12 +311,11 @@ MeasurementFile import_sandia_taox(const std::string& folder) {
 }
 
 MeasurementFile import_sandia_enode(const std::string& folder) {
-  MeasurementFile f;
-  f.source = "sandialabs/cross-sim-data, lookup_tables/ENODe/dG_{increasing,decreasing}.txt";
-  f.licence = "BSD-3-Clause";
-  f.paper = "van de Burgt et al., Nat. Mater. 16, 414 (2017) (ENODe); Sandia lookup-table method";
-  f.licence_text = find_licence(folder);
-  f.provenance = "memcarlo import: values as published";
+  MeasurementFile f = attributed(folder,
+      "sandialabs/cross-sim-data, lookup_tables/ENODe/dG_{increasing,decreasing}.txt",
+      "BSD-3-Clause",
+      "van de Burgt et al., Nat. Mater. 16, 414 (2017) (ENODe); Sandia lookup-table method",
+      "memcarlo import: values as published");
   for (auto [file, sign, label] : {std::tuple{"dG_increasing.txt", 1, "potentiation"},
                                    std::tuple{"dG_decreasing.txt", -1, "depression"}}) {
     f.sets.push_back({label,
@@ -322,16 +327,15 @@ MeasurementFile import_sandia_enode(const std::string& folder) {
 }
 
 MeasurementFile import_stanford_relaxation(const std::string& folder) {
-  MeasurementFile f;
-  f.source = "akashlevy/RRAM-Relaxation-Master-Model, data/ (minimal set)";
-  f.licence = "MIT";
-  f.paper = "Levy et al., RRAM relaxation master model (Stanford)";
-  f.licence_text = find_licence(folder);
-  f.provenance = "memcarlo import: RRAM relaxation (not PCM drift). relaxdata -> drift (t = "
+  MeasurementFile f = attributed(folder,
+      "akashlevy/RRAM-Relaxation-Master-Model, data/ (minimal set)",
+      "MIT",
+      "Levy et al., RRAM relaxation master model (Stanford)",
+      "memcarlo import: RRAM relaxation (not PCM drift). relaxdata -> drift (t = "
                  "nominal time point, t_read = recorded read time, t0 = first positive time point); "
                  "bake -> bake (duration = recorded time of the read after the bake); tsdata -> "
                  "time_series at the settings.json sample rate. techC/model.tsv holds the same "
-                 "values as techC/relaxdata and is not imported twice.";
+                 "values as techC/relaxdata and is not imported twice.");
   const std::string A = join(folder, "techA"), B = join(folder, "techB"), C = join(folder, "techC");
   f.sets.push_back({"techA_bake",
                     "1T1R RRAM technology A, 32 levels: conductance before and after bakes at "
@@ -358,13 +362,12 @@ MeasurementFile import_stanford_relaxation(const std::string& folder) {
 }
 
 MeasurementFile import_gong(const std::string& folder) {
-  MeasurementFile f;
-  f.source = "IBM/aihwkit, examples/csv/gong_et_al.csv";
-  f.licence = "MIT";
-  f.paper = "Gong et al., Nat. Commun. 9, 2102 (2018), Fig. 3a (digitised by IBM aihwkit)";
-  f.licence_text = find_licence(folder);
-  f.provenance = "memcarlo import: column 1 = 1000 potentiation pulses, column 2 = the following "
-                 "1000 depression pulses; normalised weight units on a 1/90 grid (shape only)";
+  MeasurementFile f = attributed(folder,
+      "IBM/aihwkit, examples/csv/gong_et_al.csv",
+      "MIT",
+      "Gong et al., Nat. Commun. 9, 2102 (2018), Fig. 3a (digitised by IBM aihwkit)",
+      "memcarlo import: column 1 = 1000 potentiation pulses, column 2 = the following "
+                 "1000 depression pulses; normalised weight units on a 1/90 grid (shape only)");
   const std::string path = join(folder, "gong_et_al.csv");
   const auto lines = read_text_lines(path);
   std::vector<std::vector<double>> cycles(2);

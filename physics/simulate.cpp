@@ -63,6 +63,31 @@ void configure(Config& config, const SimulationRequest& r) {
   for (const auto& a : r.assignments) apply_assignment(config, a);
 }
 
+// Calls per_device(i) for every device, in parallel, reporting progress.
+template <class PerDevice>
+void for_each_device(const SimulationRequest& r, const char* label, PerDevice&& per_device) {
+  ProgressReporter progress(label, static_cast<std::uint64_t>(r.devices),
+                            r.show_progress ? ProgressStyle::automatic : ProgressStyle::quiet);
+  parallel_for(r.devices, [&](std::int64_t i) {
+    per_device(i);
+    progress.advance();
+  });
+  progress.finish();
+}
+
+// An empty [n_dev, n_cycle, n_pulse] pulse train and the slice of one device.
+PulseTrainData make_pulse_train(std::int64_t devices, std::int64_t cycles, std::int64_t pulses) {
+  PulseTrainData p;
+  p.G = NdArray<double>({static_cast<std::size_t>(devices), static_cast<std::size_t>(cycles),
+                         static_cast<std::size_t>(pulses)});
+  return p;
+}
+
+std::span<double> device_slice(PulseTrainData& p, std::int64_t device) {
+  const std::size_t n = p.G.shape[1] * p.G.shape[2];
+  return {p.G.data.data() + static_cast<std::size_t>(device) * n, n};
+}
+
 std::string provenance(const SimulationRequest& r, const std::string& preset,
                        const std::string& resolved) {
   return fmt::format("memcarlo device simulate {} --devices {} --seed {} (preset {})\n{}", r.model,
@@ -83,9 +108,7 @@ MeasurementFile simulate_pcm_drift(const SimulationRequest& r, const std::string
   d.G_S = NdArray<double>({n_dev, times.size()});
   d.G_target_S = std::vector<double>(n_dev);
   d.level = std::vector<std::int64_t>(n_dev);
-  ProgressReporter progress("pcm-drift", n_dev,
-                            r.show_progress ? ProgressStyle::automatic : ProgressStyle::quiet);
-  parallel_for(r.devices, [&](std::int64_t i) {
+  for_each_device(r, "pcm-drift", [&](std::int64_t i) {
     const auto u = static_cast<std::size_t>(i);
     const double target = sim.protocol.target_S(i, sim.device.g_max_S);
     RngStream program_rng(r.seed, u, stream_id("programming"));
@@ -94,9 +117,7 @@ MeasurementFile simulate_pcm_drift(const SimulationRequest& r, const std::string
     for (std::size_t j = 0; j < times.size(); ++j) d.G_S(u, j) = model.read(state, times[j], read_rng);
     (*d.G_target_S)[u] = target;
     (*d.level)[u] = i % sim.protocol.levels;
-    progress.advance();
   });
-  progress.finish();
   MeasurementFile f;
   f.source = "memcarlo device simulate pcm-drift";
   f.licence = "generated";
@@ -116,26 +137,18 @@ MeasurementFile simulate_pcm_crystallization(const SimulationRequest& r, const s
   const PcmCrystallizationModel model(sim.device);
   const PcmPulseTrain& train = sim.protocol;
   train.validate();
-  const auto n_dev = static_cast<std::size_t>(r.devices);
   const auto n_cycle = static_cast<std::size_t>(train.cycles);
-  const auto n_pulse = static_cast<std::size_t>(train.pulses_per_cycle);
-  PulseTrainData p;
-  p.G = NdArray<double>({n_dev, n_cycle, n_pulse});
+  PulseTrainData p = make_pulse_train(r.devices, train.cycles, train.pulses_per_cycle);
   p.polarity.assign(n_cycle, 1);
   p.pulse_power_W = train.power_W;
   p.pulse_width_s = train.width_s;
-  std::vector<std::int64_t> to_set(n_dev * n_cycle);
-  ProgressReporter progress("pcm-crystallization", n_dev,
-                            r.show_progress ? ProgressStyle::automatic : ProgressStyle::quiet);
-  parallel_for(r.devices, [&](std::int64_t i) {
+  std::vector<std::int64_t> to_set(static_cast<std::size_t>(r.devices) * n_cycle);
+  for_each_device(r, "pcm-crystallization", [&](std::int64_t i) {
     const auto u = static_cast<std::size_t>(i);
-    simulate_pulse_train(model, train, r.seed, u,
-                         std::span<double>(p.G.data.data() + u * n_cycle * n_pulse, n_cycle * n_pulse));
+    simulate_pulse_train(model, train, r.seed, u, device_slice(p, i));
     for (std::size_t c = 0; c < n_cycle; ++c)
       to_set[u * n_cycle + c] = pulses_to_set(model, train, r.seed, u, static_cast<std::int64_t>(c));
-    progress.advance();
   });
-  progress.finish();
   SamplesData s;
   s.quantity = "pulses_to_set";
   s.unit = "1";
@@ -196,24 +209,14 @@ MeasurementFile simulate_memristor(const SimulationRequest& r, const std::string
   const MemristorModel model(sim.device);
   const MemristorPulseTrain& train = sim.protocol;
   train.validate();
-  const auto n_dev = static_cast<std::size_t>(r.devices);
-  const auto n_cycle = static_cast<std::size_t>(train.cycles);
-  const auto n_pulse = static_cast<std::size_t>(train.pulses_per_cycle);
-  PulseTrainData p;
-  p.G = NdArray<double>({n_dev, n_cycle, n_pulse});
-  for (std::size_t c = 0; c < n_cycle; ++c)
-    p.polarity.push_back(static_cast<std::int64_t>(train.polarity(static_cast<std::int64_t>(c))));
+  PulseTrainData p = make_pulse_train(r.devices, train.cycles, train.pulses_per_cycle);
+  for (std::int64_t c = 0; c < train.cycles; ++c)
+    p.polarity.push_back(static_cast<std::int64_t>(train.polarity(c)));
   p.pulse_amplitude_V = sim.device.V_p_V;
   p.pulse_width_s = sim.device.tau_p_s;
-  ProgressReporter progress("memristor", n_dev,
-                            r.show_progress ? ProgressStyle::automatic : ProgressStyle::quiet);
-  parallel_for(r.devices, [&](std::int64_t i) {
-    const auto u = static_cast<std::size_t>(i);
-    run_pulse_train(model, train, r.seed, u,
-                    std::span<double>(p.G.data.data() + u * n_cycle * n_pulse, n_cycle * n_pulse));
-    progress.advance();
+  for_each_device(r, "memristor", [&](std::int64_t i) {
+    run_pulse_train(model, train, r.seed, static_cast<std::uint64_t>(i), device_slice(p, i));
   });
-  progress.finish();
   MeasurementFile f;
   f.source = "memcarlo device simulate memristor";
   f.licence = "generated";

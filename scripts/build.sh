@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds memcarlo. Usage: scripts/build.sh [BUILD_DIR] [extra cmake args...]
 # BUILD_DIR defaults to build/ (Release). Reuses an existing configuration, so reruns are cheap.
+# MEMCARLO_TARGET=name builds one target only (the main job builds just the executable).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${1:-build}
@@ -12,4 +13,6 @@ if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
 elif (($#)); then
   cmake -S . -B "$build_dir" "$@"
 fi
-cmake --build "$build_dir" --parallel "$(nproc)"
+target=()
+[[ -n "${MEMCARLO_TARGET:-}" ]] && target=(--target "$MEMCARLO_TARGET")
+cmake --build "$build_dir" --parallel "$(nproc)" "${target[@]}"

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh build
+MEMCARLO_TARGET=memcarlo bash scripts/build.sh build
+start=$(date +%s)
 memcarlo=build/apps/memcarlo
 out=build/main-job
 rm -rf "$out" && mkdir -p "$out/measured"
@@ -22,4 +23,4 @@ fi
 echo
 "$memcarlo" summary "$out"/measured/*.h5 "$out"/*.h5
 echo
-echo "main: outputs in $out/ (open them with h5py or HDFView; format in docs/hdf5-schema.md)"
+echo "main: pipeline took $(( $(date +%s) - start )) s; outputs in $out/ (open them with h5py or HDFView; format in docs/hdf5-schema.md)"

@@ -5,13 +5,9 @@
 #include <doctest/doctest.h>
 
 #include <hdf5.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
-#include <filesystem>
-#include <functional>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -24,47 +20,16 @@
 #include "core/error.hpp"
 #include "data/hdf5.hpp"
 #include "data/measurements.hpp"
+#include "tests/test_support.hpp"
 
 using namespace memcarlo;
-namespace fs = std::filesystem;
+using namespace memcarlo::test;
 
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("memcarlo_test_measurements_" +
-                                        std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  bool empty() const { return fs::is_empty(path); }
-};
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no exception>";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
-}
+using memcarlo::test::same_bits;  // the std::vector overload, for the one below
 bool same_bits(const NdArray<double>& a, const NdArray<double>& b) {
   return a.shape == b.shape && same_bits(a.data, b.data);
 }
