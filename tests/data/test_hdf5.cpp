@@ -240,12 +240,13 @@ TEST_CASE("large arrays are chunked and compressed, small ones are not") {
       CHECK(info.chunk[d] <= info.dims[d]);
       chunk_values *= info.chunk[d];
     }
-    // Chunks are far smaller than the data set (here: at most 1 MiB of values).
-    CHECK(chunk_values * 8 <= 1024 * 1024);
+    // Chunks hold at most 256 KiB of values, as hdf5.cpp promises.
+    CHECK(chunk_values * 8 <= 256 * 1024);
   }
-  // Compression pays off on smooth data.
+  // Compression pays off on smooth data: at least a factor two at the default (fast) level 1
+  // (uncompressed storage would be the full size).
   const DatasetInfo big_info = inspect(path, "big");
-  CHECK(big_info.storage_bytes < big.size() * sizeof(double) / 4);
+  CHECK(big_info.storage_bytes < big.size() * sizeof(double) / 2);
   // deflate_level = 0 and small arrays are stored contiguous and unfiltered.
   for (const char* name : {"plain", "small"}) {
     CAPTURE(name);
