@@ -18,11 +18,14 @@ ProgressStyle resolve(ProgressStyle style, std::FILE* out) {
 }  // namespace
 
 ProgressReporter::ProgressReporter(std::string label, std::uint64_t total, ProgressStyle style,
-                                   std::FILE* out)
+                                   std::FILE* out, std::chrono::milliseconds period)
     : label_(std::move(label)),
       total_(total),
       style_(resolve(style, out)),
       out_(out),
+      period_(period.count() > 0                  ? period
+              : style_ == ProgressStyle::bar ? std::chrono::milliseconds(100)
+                                             : std::chrono::milliseconds(5000)),
       start_(std::chrono::steady_clock::now()),
       last_print_(start_) {}
 
@@ -34,9 +37,7 @@ void ProgressReporter::advance(std::uint64_t n) {
   std::unique_lock lock(print_mutex_, std::try_to_lock);
   if (!lock.owns_lock()) return;
   const auto now = std::chrono::steady_clock::now();
-  const auto period = style_ == ProgressStyle::bar ? std::chrono::milliseconds(100)
-                                                   : std::chrono::milliseconds(5000);
-  if (now - last_print_ < period) return;
+  if (now - last_print_ < period_) return;
   last_print_ = now;
   print(done, false);
 }
@@ -49,9 +50,7 @@ void ProgressReporter::finish() {
   }
   finished_ = true;
   // A run shorter than one reporting period prints nothing in log mode.
-  if (style_ == ProgressStyle::log && std::chrono::steady_clock::now() - start_ <
-                                          std::chrono::milliseconds(5000))
-    return;
+  if (style_ == ProgressStyle::log && std::chrono::steady_clock::now() - start_ < period_) return;
   print(done_.load(), true);
 }
 

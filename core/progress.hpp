@@ -16,8 +16,10 @@ enum class ProgressStyle { automatic, bar, log, quiet };
 
 class ProgressReporter {
  public:
+  // period: time between two prints; zero picks 100 ms for the bar and 5 s for log lines.
   ProgressReporter(std::string label, std::uint64_t total,
-                   ProgressStyle style = ProgressStyle::automatic, std::FILE* out = stderr);
+                   ProgressStyle style = ProgressStyle::automatic, std::FILE* out = stderr,
+                   std::chrono::milliseconds period = std::chrono::milliseconds(0));
   ~ProgressReporter();
   ProgressReporter(const ProgressReporter&) = delete;
   ProgressReporter& operator=(const ProgressReporter&) = delete;
@@ -35,6 +37,7 @@ class ProgressReporter {
   std::FILE* out_;
   std::atomic<std::uint64_t> done_{0};
   std::mutex print_mutex_;
+  std::chrono::milliseconds period_;
   std::chrono::steady_clock::time_point start_, last_print_;
   bool finished_ = false;
 };
