@@ -1,5 +1,9 @@
 // The memcarlo command line: subcommands parse their flags, call library code and print.
+#include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <limits>
+#include <new>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -12,6 +16,7 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/version.hpp"
+#include "data/hdf5.hpp"
 #include "data/importers.hpp"
 #include "data/measurements.hpp"
 #include "data/summary.hpp"
@@ -31,8 +36,9 @@ std::string models_help() {
       out += fmt::format("    {:<22} {:>8}  default {:<12} {}\n", p.key, p.unit.empty() ? "-" : p.unit,
                          p.default_value, p.doc);
   }
-  out += "\nA --config TOML file holds the same keys, at top level or under a [MODEL] table;\n"
-         "--set overrides it. The output uses the measured-data schema (docs/hdf5-schema.md).\n";
+  out += "\nA --config TOML file holds the same keys, at top level or under a [MODEL] table (the\n"
+         "table wins); --set overrides both. The output uses the measured-data schema\n"
+         "(docs/hdf5-schema.md); its provenance attribute echoes the resolved config.\n";
   return out;
 }
 
@@ -44,6 +50,23 @@ void print_summary(const std::string& file, const mc::MeasurementFile& f) {
   }
 }
 
+// A whole number from the command line; scientific notation (1e5) is accepted when integral.
+std::uint64_t parse_count(const std::string& text, const char* option, std::uint64_t max) {
+  std::uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, err] = std::from_chars(text.data(), end, value);
+  if (err == std::errc() && ptr == end) {
+    MC_VALIDATE(value <= max, "{} {} exceeds the limit of {}", option, text, max);
+    return value;
+  }
+  double real = 0;
+  auto [rptr, rerr] = std::from_chars(text.data(), end, real);
+  MC_VALIDATE(rerr == std::errc() && rptr == end && real >= 0 && real == std::floor(real),
+              "{} expects a whole number >= 0, got '{}'", option, text);
+  MC_VALIDATE(real <= static_cast<double>(max), "{} {} exceeds the limit of {}", option, text, max);
+  return static_cast<std::uint64_t>(real);
+}
+
 void print_summary_header() {
   fmt::print("{:<30} {:<24} {:<12} {:<26} {}\n", "file", "set", "kind", "shape", "summary");
 }
@@ -51,7 +74,14 @@ void print_summary_header() {
 int run_import(const std::string& from, const std::string& out_dir) {
   if (!fs::is_directory(from)) throw mc::FileError(from, "measured-data folder not found");
   if (!fs::is_directory(out_dir)) throw mc::FileError(out_dir, "output folder not found");
-  for (auto& imported : mc::import_all(from)) {
+  const auto files = mc::import_all(from);
+  // Validate everything before writing anything, so a bad source leaves data/ untouched.
+  for (const auto& imported : files) {
+    mc::h5::check_output_path((fs::path(out_dir) / imported.file_name).string());
+    for (const auto& m : imported.content.sets)
+      mc::validate(m, fmt::format("{} (import into {}): /{}", from, imported.file_name, m.name));
+  }
+  for (const auto& imported : files) {
     const std::string path = (fs::path(out_dir) / imported.file_name).string();
     mc::write_measurements(path, imported.content);
     fmt::print("wrote {} ({} data sets)\n", path, imported.content.sets.size());
@@ -69,8 +99,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", mc::kCreatedBy);
   int threads = 0;
-  app.add_option("--threads", threads, "OpenMP threads (default: OMP_NUM_THREADS or all cores)")
-      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads, "OpenMP threads, 0 = OMP_NUM_THREADS or all cores")
+      ->check(CLI::Range(0, 1024));
 
   // import
   auto* import_cmd = app.add_subcommand(
@@ -92,17 +122,18 @@ int main(int argc, char** argv) {
       "simulate", "Simulate many devices and write the result in the measured-data schema");
   mc::SimulationRequest request;
   std::string out_file, config_file;
-  std::int64_t devices = 0;
-  std::int64_t seed = 1;
+  std::string devices = "0";
+  std::string seed = "1";
   bool quiet = false;
   simulate_cmd->add_option("model", request.model, "device model (listed below)")->required();
-  simulate_cmd->add_option("--devices", devices, "number of devices")->required();
+  simulate_cmd->add_option("--devices", devices, "number of devices (1 ... 1e8)")->required();
   simulate_cmd->add_option("--out", out_file, "output .h5 file (written atomically)")->required();
-  simulate_cmd->add_option("--seed", seed, "master random seed (same seed, same file)")
+  simulate_cmd->add_option("--seed", seed, "master random seed, 0 ... 2^64-1 (same seed, same file)")
       ->capture_default_str();
   simulate_cmd->add_option("--preset", request.preset, "parameter preset of the model");
   simulate_cmd->add_option("--config", config_file, "TOML file with model keys");
-  simulate_cmd->add_option("--set", request.assignments, "override one key: --set key=value")
+  simulate_cmd->add_option("--set", request.assignments, "override one key (repeatable): --set key=value")
+      ->expected(1)
       ->take_all();
   simulate_cmd->add_flag("--quiet", quiet, "no progress output");
   simulate_cmd->footer(models_help());
@@ -110,21 +141,26 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    fmt::print(stderr, "memcarlo: error: {} (see memcarlo --help)\n", e.what());
+    return 1;
   }
 
+  mc::h5::remove_partial_output_on_signal();
   try {
     mc::set_threads(threads);
     if (*import_cmd) return run_import(from, out_dir);
     if (*summary_cmd) {
+      std::vector<mc::MeasurementFile> contents;
+      for (const auto& file : summary_files) contents.push_back(mc::read_measurements(file));
       print_summary_header();
-      for (const auto& file : summary_files) print_summary(file, mc::read_measurements(file));
+      for (std::size_t i = 0; i < summary_files.size(); ++i) print_summary(summary_files[i], contents[i]);
       return 0;
     }
     if (*simulate_cmd) {
-      MC_VALIDATE(seed >= 0, "--seed must be >= 0, got {}", seed);
-      request.devices = devices;
-      request.seed = static_cast<std::uint64_t>(seed);
+      request.devices = static_cast<std::int64_t>(parse_count(devices, "--devices", 100'000'000));
+      request.seed = parse_count(seed, "--seed", std::numeric_limits<std::uint64_t>::max());
+      mc::h5::check_output_path(out_file);  // before the work, not after it
       request.show_progress = !quiet;
       toml::table config;
       if (!config_file.empty()) {
@@ -137,6 +173,9 @@ int main(int argc, char** argv) {
       if (!quiet) fmt::print("wrote {}\n", out_file);
       return 0;
     }
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "memcarlo: error: out of memory: reduce --devices or the pulses/times per device\n");
+    return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "memcarlo: error: {}\n", e.what());
     return 1;

@@ -7,6 +7,7 @@ namespace memcarlo {
 
 toml::table load_toml_file(const std::string& path) {
   std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw FileError(path, "is a directory, not a file");
   if (!std::filesystem::is_regular_file(path, ec)) throw FileError(path, "no such file");
   try {
     return toml::parse_file(path);
@@ -30,6 +31,8 @@ toml::table parse_assignment(std::string_view assignment) {
                     c == '_' || c == '-';
     MC_VALIDATE(ok, "--set {}: key may hold letters, digits, '_' and '-' only", assignment);
   }
+  MC_VALIDATE(value.find_first_of("\r\n") == std::string::npos,
+              "--set {}: the value may not span lines", key);
   try {
     return toml::parse(fmt::format("\"{}\" = {}", key, value));
   } catch (const toml::parse_error&) {

@@ -2,8 +2,6 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
-#include <numeric>
 #include <vector>
 
 #include "core/error.hpp"
@@ -24,8 +22,12 @@ struct NdArray {
                 data.size(), count(shape));
   }
 
+  // Number of elements of a shape; throws InputError when the product overflows.
   static std::size_t count(const std::vector<std::size_t>& s) {
-    return std::accumulate(s.begin(), s.end(), std::size_t{1}, std::multiplies<>());
+    std::size_t n = 1;
+    for (std::size_t d : s)
+      MC_VALIDATE(!__builtin_mul_overflow(n, d, &n), "array shape overflows the address space");
+    return n;
   }
   std::size_t rank() const { return shape.size(); }
   std::size_t size() const { return data.size(); }

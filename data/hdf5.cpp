@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 
@@ -16,12 +18,25 @@ namespace memcarlo::h5 {
 namespace {
 
 // HDF5 prints its own error stack to stderr unless told not to; memcarlo reports errors itself.
+// Nor may it retry closing a file at exit after a failed close (a full disk): every handle is
+// closed by RAII, so its atexit clean-up has nothing to do but can crash.
 void silence_hdf5() {
   static const bool silenced = [] {
+    H5dont_atexit();
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     return true;
   }();
   (void)silenced;
+}
+
+// The temporary file being written, for the signal handler (one output file at a time).
+char g_active_temp[4096];
+volatile std::sig_atomic_t g_has_active_temp = 0;
+
+void remove_temp_and_reraise(int signal) {
+  if (g_has_active_temp) ::unlink(g_active_temp);
+  std::signal(signal, SIG_DFL);
+  std::raise(signal);
 }
 
 // The innermost description on HDF5's error stack, for the tail of our messages.
@@ -35,8 +50,14 @@ std::string hdf5_reason() {
       },
       &reason);
   H5Eclear2(H5E_DEFAULT);
+  // Keep one line: some descriptions (write failures) embed newlines and buffer dumps.
+  if (const auto nl = reason.find('\n'); nl != std::string::npos) reason.resize(nl);
+  while (!reason.empty() && (reason.back() == ' ' || reason.back() == ',')) reason.pop_back();
   return reason.empty() ? "HDF5 error" : reason;
 }
+
+// Largest dataset read into memory: 2^30 values (8 GiB of doubles).
+constexpr std::size_t kMaxReadValues = std::size_t{1} << 30;
 
 [[noreturn]] void fail(const Group& g, const std::string& name, const std::string& what) {
   throw FileError(g.file(), g.object_path(name),
@@ -117,7 +138,13 @@ NdArray<T> read_array(const Group& g, const std::string& name) {
   check(static_cast<hid_t>(rank), g, name, "cannot read rank");
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  NdArray<T> out(std::vector<std::size_t>(dims.begin(), dims.end()));
+  std::vector<std::size_t> shape(dims.begin(), dims.end());
+  std::size_t n = 1;
+  for (std::size_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n) || n > kMaxReadValues)
+      throw FileError(g.file(), g.object_path(name),
+                      fmt::format("dataset is too large to read (more than {} values)", kMaxReadValues));
+  NdArray<T> out(std::move(shape));
   if (out.size() > 0)
     check(H5Dread(dset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data.data()),
           g, name, "cannot read dataset");
@@ -159,6 +186,9 @@ T read_numeric_attr(const Group& g, const std::string& name) {
   if (cls != H5T_FLOAT && cls != H5T_INTEGER)
     throw FileError(g.file(), g.object_path(),
                     fmt::format("attribute '{}' is not a number", name));
+  if (std::is_integral_v<T> && cls != H5T_INTEGER)
+    throw FileError(g.file(), g.object_path(),
+                    fmt::format("attribute '{}' must be an integer", name));
   T value{};
   check(H5Aread(attr.get(), native_type<T>(), &value), g, "", "cannot read attribute");
   return value;
@@ -281,6 +311,8 @@ std::string Group::read_attr_string(const std::string& name) const {
   std::string out(size, '\0');
   check(H5Aread(attr.get(), type.get(), out.data()), *this, "", "cannot read attribute");
   if (const auto end = out.find('\0'); end != std::string::npos) out.resize(end);
+  if (H5Tget_strpad(type.get()) == H5T_STR_SPACEPAD)
+    while (!out.empty() && out.back() == ' ') out.pop_back();
   return out;
 }
 
@@ -337,22 +369,41 @@ Group open_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw FileError(path, "no such file");
   if (std::filesystem::is_directory(path, ec)) throw FileError(path, "is a directory, not a file");
-  if (H5Fis_hdf5(path.c_str()) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
-    throw FileError(path, "not an HDF5 file");
-  }
+  if (::access(path.c_str(), R_OK) != 0) throw FileError(path, "cannot read (permission denied)");
+  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
+  if (is_hdf5 < 0) throw FileError(path, fmt::format("cannot open ({})", hdf5_reason()));
+  if (is_hdf5 == 0) throw FileError(path, "not an HDF5 file");
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0) throw FileError(path, fmt::format("cannot open ({})", hdf5_reason()));
   return Group(Handle(id, H5Fclose), path, "/");
 }
 
+void check_output_path(const std::string& path) {
+  if (path.empty()) throw InputError("output file name is empty");
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
+    throw FileError(path, "exists and is not a regular file: refusing to replace it");
+  const auto parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? "." : parent.string();
+  if (!std::filesystem::is_directory(dir, ec))
+    throw FileError(path, fmt::format("output directory '{}' does not exist", dir));
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw FileError(path, fmt::format("output directory '{}' is not writable", dir));
+}
+
+void remove_partial_output_on_signal() {
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) std::signal(s, remove_temp_and_reraise);
+}
+
 OutputFile::OutputFile(std::string path)
     : path_(std::move(path)), temp_path_(fmt::format("{}.tmp-{}", path_, ::getpid())) {
   silence_hdf5();
-  const auto parent = std::filesystem::path(path_).parent_path();
-  std::error_code ec;
-  if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
-    throw FileError(path_, fmt::format("output directory '{}' does not exist", parent.string()));
+  check_output_path(path_);
+  if (temp_path_.size() < sizeof g_active_temp) {
+    std::memcpy(g_active_temp, temp_path_.c_str(), temp_path_.size() + 1);
+    g_has_active_temp = 1;
+  }
   Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
   H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
   hid_t id = H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT);
@@ -365,6 +416,7 @@ OutputFile::~OutputFile() {
     root_.reset();
     std::remove(temp_path_.c_str());
   }
+  g_has_active_temp = 0;
 }
 
 void OutputFile::commit() {
@@ -376,6 +428,7 @@ void OutputFile::commit() {
   std::filesystem::rename(temp_path_, path_, ec);
   if (ec) throw FileError(path_, fmt::format("cannot rename from temporary file: {}", ec.message()));
   committed_ = true;
+  g_has_active_temp = 0;
 }
 
 }  // namespace memcarlo::h5

@@ -87,6 +87,14 @@ class Group {
 // Opens an existing file read-only. Errors distinguish a missing file from one that is not HDF5.
 Group open_file(const std::string& path);
 
+// Checks that `path` can be written before any work is done: not empty, not an existing
+// directory or device, in an existing writable directory. Throws InputError or FileError.
+void check_output_path(const std::string& path);
+
+// Installs SIGINT/SIGTERM/SIGHUP handlers that delete the temporary file of the OutputFile
+// being written and then die of the signal as usual. Call once from main().
+void remove_partial_output_on_signal();
+
 // A new file written under "<path>.tmp-<pid>" and renamed to path by commit(). If it is
 // destroyed without commit() (an exception on the way), the temporary file is removed, so
 // no half-written output is ever left under the requested name.

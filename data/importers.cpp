@@ -5,10 +5,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
 #include "core/units.hpp"
@@ -55,14 +55,18 @@ MeasurementFile attributed(const std::string& folder, std::string source, std::s
   return f;
 }
 
-// One number from a flat JSON settings file ("key": value); the files are small and flat.
+// One number from a JSON settings file.
 double json_number(const std::string& path, const std::string& key) {
-  const std::string text = read_whole(path);
-  const std::regex pattern("\"" + key + "\"\\s*:\\s*([-+0-9.eE]+)");
-  std::smatch m;
-  if (!std::regex_search(text, m, pattern))
+  nlohmann::json settings;
+  try {
+    settings = nlohmann::json::parse(read_whole(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw FileError(path, fmt::format("not valid JSON: {}", e.what()));
+  }
+  const auto it = settings.find(key);
+  if (it == settings.end() || !it->is_number())
     throw FileError(path, fmt::format("no numeric key \"{}\"", key));
-  return parse_double(m[1].str(), path, 0);
+  return it->get<double>();
 }
 
 // Columns of a CSV whose columns are cycles and rows are pulses, ragged at the end.
@@ -292,8 +296,14 @@ MeasurementFile import_sandia_taox(const std::string& folder) {
       "memcarlo import: values as published (binned conditional CDFs processed from "
                  "measurement by Sandia, not raw traces)");
   std::vector<int> devices;
-  for (const auto& entry : fs::directory_iterator(folder))
-    if (entry.is_directory()) devices.push_back(std::stoi(entry.path().filename().string()));
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    if (!entry.is_directory()) continue;
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.size() > 6 ||
+        name.find_first_not_of("0123456789") != std::string::npos)
+      throw FileError(folder, fmt::format("sub-folder '{}' is not a device number", name));
+    devices.push_back(std::stoi(name));
+  }
   std::sort(devices.begin(), devices.end());
   if (devices.empty()) throw FileError(folder, "no device sub-folders");
   for (int d : devices) {

@@ -73,8 +73,14 @@ void validate_drift(const DriftData& d, const std::string& w) {
     require_size(d.G_target_S->size(), d.G_S.shape[0], w, "G_target", "n_dev");
     require_finite(*d.G_target_S, w, "G_target");
   }
-  if (d.t_read_s && d.t_read_s->shape != d.G_S.shape)
-    invalid(w, "t_read must have the shape of G");
+  if (d.t_read_s) {
+    if (d.t_read_s->shape != d.G_S.shape) invalid(w, "t_read must have the shape of G");
+    for (std::size_t i = 0; i < d.t_read_s->size(); ++i) {
+      const double t = d.t_read_s->data[i];
+      if (std::isinf(t) || t < 0)
+        invalid(w, fmt::format("t_read[{}] = {} must be finite and >= 0 (NaN = not read)", i, t));
+    }
+  }
   if (d.level) require_size(d.level->size(), d.G_S.shape[0], w, "level", "n_dev");
 }
 
@@ -267,9 +273,18 @@ MeasurementBody read_body(const h5::Group& g, const std::string& kind) {
     d.G_S = g.read_double("G");
     d.t0_s = g.read_attr_double("t0_s");
     d.temperature_K = optional_attr(g, "temperature_K");
-    if (g.has("G_target")) d.G_target_S = read_vector(g, "G_target");
-    if (g.has("t_read")) d.t_read_s = g.read_double("t_read");
-    if (g.has("level")) d.level = read_int_vector(g, "level");
+    if (g.has("G_target")) {
+      require_units(g, "G_target", {"S"});
+      d.G_target_S = read_vector(g, "G_target");
+    }
+    if (g.has("t_read")) {
+      require_units(g, "t_read", {"s"});
+      d.t_read_s = g.read_double("t_read");
+    }
+    if (g.has("level")) {
+      require_units(g, "level", {"1"});
+      d.level = read_int_vector(g, "level");
+    }
     return d;
   }
   if (kind == "pulse_train") {
@@ -277,6 +292,7 @@ MeasurementBody read_body(const h5::Group& g, const std::string& kind) {
     require_units(g, "G", {"S", "1"});
     p.G = g.read_double("G");
     p.G_units = *g.dataset_attr_string("G", "units");
+    require_units(g, "polarity", {"1"});
     p.polarity = read_int_vector(g, "polarity");
     p.pulse_amplitude_V = optional_attr(g, "pulse_amplitude_V");
     p.pulse_width_s = optional_attr(g, "pulse_width_s");
@@ -287,6 +303,7 @@ MeasurementBody read_body(const h5::Group& g, const std::string& kind) {
     DgTableData t;
     require_units(g, "G_bins", {"S"});
     require_units(g, "dG", {"S"});
+    require_units(g, "cdf", {"1"});
     t.G_bins_S = read_vector(g, "G_bins");
     t.cdf = read_vector(g, "cdf");
     t.dG_S = g.read_double("dG");
@@ -295,13 +312,15 @@ MeasurementBody read_body(const h5::Group& g, const std::string& kind) {
   }
   if (kind == "samples") {
     SamplesData s;
-    s.value = read_vector(g, "value");
     s.quantity = g.read_attr_string("quantity");
     s.unit = g.read_attr_string("unit");
+    require_units(g, "value", {s.unit.c_str()});
+    s.value = read_vector(g, "value");
     if (g.has("condition")) {
-      s.condition = read_vector(g, "condition");
       s.condition_name = g.read_attr_string("condition_name");
-      if (g.has_attr("condition_unit")) s.condition_unit = g.read_attr_string("condition_unit");
+      s.condition_unit = g.read_attr_string("condition_unit");
+      require_units(g, "condition", {s.condition_unit.c_str()});
+      s.condition = read_vector(g, "condition");
     }
     if (g.has_attr("censor_limit")) {
       s.censor_limit = g.read_attr_double("censor_limit");
@@ -319,7 +338,10 @@ MeasurementBody read_body(const h5::Group& g, const std::string& kind) {
     b.G_after_S = read_vector(g, "G_after");
     b.temperature_K = read_vector(g, "temperature_K");
     b.duration_s = read_vector(g, "duration_s");
-    if (g.has("device")) b.device = read_int_vector(g, "device");
+    if (g.has("device")) {
+      require_units(g, "device", {"1"});
+      b.device = read_int_vector(g, "device");
+    }
     return b;
   }
   if (kind == "time_series") {
@@ -327,7 +349,10 @@ MeasurementBody read_body(const h5::Group& g, const std::string& kind) {
     require_units(g, "G", {"S"});
     s.G_S = g.read_double("G");
     s.sample_rate_Hz = g.read_attr_double("sample_rate_Hz");
-    if (g.has("level")) s.level = read_int_vector(g, "level");
+    if (g.has("level")) {
+      require_units(g, "level", {"1"});
+      s.level = read_int_vector(g, "level");
+    }
     return s;
   }
   throw FileError(g.file(), g.object_path(),

@@ -27,7 +27,17 @@ std::vector<std::string> read_text_lines(const std::string& path) {
       gzclose(in);
       throw FileError(path, fmt::format("cannot decompress: {}", message));
     }
-    if (n == 0) break;
+    if (n == 0) {
+      // gzread returns 0 both at the end and on a truncated stream: ask which.
+      int errnum = Z_OK;
+      std::string message = gzerror(in, &errnum);
+      if (message.rfind(path + ": ", 0) == 0) message.erase(0, path.size() + 2);
+      if (errnum != Z_OK) {
+        gzclose(in);
+        throw FileError(path, fmt::format("truncated or corrupt gzip data: {}", message));
+      }
+      break;
+    }
     for (int i = 0; i < n; ++i) {
       if (buffer[i] == '\n') {
         if (!current.empty() && current.back() == '\r') current.pop_back();
@@ -38,7 +48,7 @@ std::vector<std::string> read_text_lines(const std::string& path) {
       }
     }
   }
-  gzclose(in);
+  if (gzclose(in) != Z_OK) throw FileError(path, "truncated or corrupt gzip data");
   if (!current.empty()) lines.push_back(std::move(current));
   return lines;
 }

@@ -199,7 +199,8 @@ void MemristorModel::apply_pulse(MemristorDevice& device, double V, double width
 double MemristorModel::read(const MemristorDevice& device, RngStream& rng) const {
   const double G = conductance(device);
   if (config_.sigma_read == 0) return G;
-  return G * (1.0 + config_.sigma_read * NormalDistribution::standard(rng));
+  // A conductance cannot be negative: large read noise is clamped at 0 S.
+  return std::max(G * (1.0 + config_.sigma_read * NormalDistribution::standard(rng)), 0.0);
 }
 
 void MemristorPulseTrain::validate() const {

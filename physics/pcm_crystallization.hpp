@@ -9,6 +9,7 @@
 // read noise per read.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -27,12 +28,14 @@ namespace memcarlo {
 // 60 % is cycle-to-cycle within a device, close to the ~67 % Gong et al. (Nat. Commun. 9, 2018,
 // doi:10.1038/s41467-018-04485-1) found intrinsic to each GST device.
 //
-// What the numbers imply: with GST kinetics the grain spacing (u/I)^(1/4) is ~20 nm at every
-// temperature, so a dome of a few tens of nm holds only a few grains and partial SET is
-// nucleation limited and strongly stochastic. That intrinsic spread alone *grows* with pulse
-// power (fewer, larger grains); the thermal part (R_th_d2d, power_c2c) shrinks with power up to
-// the rate maximum near 600–620 K, because the rates' temperature sensitivity falls there, and
-// with the defaults it wins, so the total relative spread falls with power from 560 to 600 K.
+// What the numbers imply: with GST kinetics the grain spacing (u/I)^(1/4) grows with temperature
+// (14 nm at 450 K, 28 nm at 600 K, 64 nm at 650 K, 302 nm at 700 K), so at the default 600 K a
+// dome of a few tens of nm holds only a few grains and partial SET is nucleation limited and
+// strongly stochastic. That intrinsic spread alone *grows* with pulse power (fewer, larger
+// grains); the thermal part (R_th_d2d, power_c2c) shrinks with power, because the temperature
+// sensitivity of the rates falls towards their maxima (I peaks at 602 K, the JMAK speed
+// (I u^3)^(1/4) at 653 K), and with the defaults it wins, so the total relative spread falls
+// with power from 560 to 600 K.
 struct PcmCrystallizationConfig {
   // Material (GST) [GCA 2021].
   double E_a_eV = 2.45;         // viscosity activation energy below T_glass
@@ -103,14 +106,62 @@ struct PcmRates {
   double r_c_m = 0;       // critical radius: size at which a nucleus is born
 };
 
+// Unlimited growth (r_max = 0): the grains enter the crystalline fraction only through Σ r³, and
+// growth by g maps the first four moments of the radii onto themselves exactly
+// (Σ(r+g)³ = Σr³ + 3gΣr² + 3g²Σr + Ng³), so they are all that is kept, phantoms included.
+struct PcmRadiusMoments {
+  std::int64_t count = 0;  // N, every nucleus of the extended volume
+  double sum_r_m = 0;      // Σ r
+  double sum_r2_m2 = 0;    // Σ r²
+  double sum_r3_m3 = 0;    // Σ r³
+
+  void add(double r_m) {
+    ++count;
+    sum_r_m += r_m;
+    sum_r2_m2 += r_m * r_m;
+    sum_r3_m3 += r_m * r_m * r_m;
+  }
+  void grow(double g_m) {
+    const double n = static_cast<double>(count);
+    sum_r3_m3 += g_m * (3.0 * sum_r2_m2 + g_m * (3.0 * sum_r_m + n * g_m));
+    sum_r2_m2 += g_m * (2.0 * sum_r_m + n * g_m);
+    sum_r_m += n * g_m;
+  }
+};
+
+// One real grain of confined growth: a sphere in the periodic cube that stands for the dome.
+struct PcmGrain {
+  std::array<double, 3> centre_m{};
+  double r_m = 0;  // radius at the end of the last pulse (at most r_max)
+};
+
+// Confined growth (r_max > 0), where extended volume does not turn into real volume (see
+// PcmCrystallizationModel::anneal): the real grains with their positions in a periodic cube of
+// the dome's volume, a cell list to find the grains near a point, and a fixed grid of points
+// whose covered share is the crystalline fraction. Maintained by the model; read-only for others.
+struct PcmConfinedGrains {
+  double box_m = 0;                          // cube side, volume_m3^(1/3)
+  int cells_per_side = 1;                    // cell list: cells of side >= r_max
+  int points_per_side = 0;                   // grid measuring X
+  std::vector<PcmGrain> grains;              // every real grain of this configuration
+  std::vector<std::uint32_t> growing;        // indices of grains still below r_max
+  std::int64_t at_r_max = 0;                 // grains that reached r_max (no longer growing)
+  std::vector<std::vector<std::uint32_t>> cells;  // grain indices by cell of their centre
+  std::vector<std::uint8_t> covered;         // grid point inside a grain (1) or amorphous (0)
+  std::int64_t covered_points = 0;
+};
+
 // One device: its device-to-device factors (fixed for life) and the grains of the current
-// amorphous configuration.
+// amorphous configuration (`moments` if r_max = 0, `confined` otherwise).
 struct PcmCellState {
-  double R_th_K_per_W = 0;            // this device's thermal resistance
-  double radius_m = 0;                // this device's dome radius
-  double volume_m3 = 0;               // (2 pi / 3) radius^3
-  std::vector<double> grain_radii_m;  // every nucleus of the extended volume (see apply_pulse)
-  double X = 0;                       // crystalline fraction
+  double R_th_K_per_W = 0;      // this device's thermal resistance
+  double radius_m = 0;          // this device's dome radius
+  double volume_m3 = 0;         // (2 pi / 3) radius^3
+  PcmRadiusMoments moments;     // r_max = 0
+  PcmConfinedGrains confined;   // r_max > 0
+  double X = 0;                 // crystalline fraction
+  // Fully crystalline: pulses below T_m change nothing until the next RESET.
+  bool saturated() const { return X >= 1.0; }
 };
 
 class PcmCrystallizationModel {

@@ -24,10 +24,11 @@ struct PcmDriftConfig {
   double g_max_S = 25e-6;         // normalisation of g [Nandakumar 2019]
   double t0_s = 20.0;             // drift reference time [Nandakumar 2019]
   double t_read_s = 250e-9;       // read duration in the 1/f noise integral [Nandakumar 2019]
-  // sigma_prog = max(c2 g^2 + c1 g + c0, 0) µS at g_max = 25 µS [Nandakumar 2019]
-  double prog_c0_uS = 0.2635;
-  double prog_c1_uS = 1.9650;
-  double prog_c2_uS = -1.1731;
+  // sigma_prog = max(c2 g^2 + c1 g + c0, 0) at g_max = 25 µS, scaled by g_max / 25 µS
+  // [Nandakumar 2019: 0.2635, 1.9650, -1.1731 µS; IBM aihwkit uses 0.26348 for c0]
+  double prog_c0_S = 0.2635e-6;
+  double prog_c1_S = 1.9650e-6;
+  double prog_c2_S = -1.1731e-6;
   // mu_nu = clip(a ln g + b, lo, hi) [Nandakumar 2019]
   double mu_nu_a = -0.0155;
   double mu_nu_b = 0.0244;
@@ -42,10 +43,11 @@ struct PcmDriftConfig {
   double q_s_a = 0.0088;
   double q_s_p = 0.65;
   double q_s_max = 0.2;
-  // Temperature: drift at T over time t equals drift at T_ref over a(T) t, with
-  // a(T) = exp(E_a/k (1/T_ref - 1/T)) (structural relaxation is thermally activated,
-  // Le Gallo et al., Adv. Electron. Mater. 4, 1700627 (2018)). E_a = 0.3 eV is an assumption
-  // of memcarlo pending calibration on bake data, not a published PCM value.
+  // Temperature: the device is at T_ref until the reference read at t0 and at `temperature`
+  // afterwards, where structural relaxation runs a(T) = exp(E_a/k (1/T_ref - 1/T)) times
+  // faster (thermally activated, Le Gallo et al., Adv. Electron. Mater. 4, 1700627 (2018)):
+  // G(t) = G(t0) (tau/t0)^-nu with ageing time tau = t0 + a (t - t0) for t > t0. E_a = 0.3 eV
+  // is an assumption of memcarlo pending calibration on bake data, not a published PCM value.
   double temperature_K = 300.0;
   double T_ref_K = 300.0;
   double E_a_drift_eV = 0.3;
@@ -57,9 +59,9 @@ struct PcmDriftConfig {
     v(ParamInfo{"g_max", "S", "normalising conductance of g = G_target/g_max [Nandakumar 2019]"}, g_max_S);
     v(ParamInfo{"t0", "s", "drift reference time: G(t) = G(t0)(t/t0)^-nu [Nandakumar 2019]"}, t0_s);
     v(ParamInfo{"t_read", "s", "read duration in the 1/f noise integral [Nandakumar 2019]"}, t_read_s);
-    v(ParamInfo{"prog_c0", "uS", "programming noise constant term, at g_max = 25 uS [Nandakumar 2019]"}, prog_c0_uS);
-    v(ParamInfo{"prog_c1", "uS", "programming noise linear term [Nandakumar 2019]"}, prog_c1_uS);
-    v(ParamInfo{"prog_c2", "uS", "programming noise quadratic term [Nandakumar 2019]"}, prog_c2_uS);
+    v(ParamInfo{"prog_c0", "S", "programming noise constant term, at g_max = 25 uS [Nandakumar 2019]"}, prog_c0_S);
+    v(ParamInfo{"prog_c1", "S", "programming noise linear term [Nandakumar 2019]"}, prog_c1_S);
+    v(ParamInfo{"prog_c2", "S", "programming noise quadratic term [Nandakumar 2019]"}, prog_c2_S);
     v(ParamInfo{"mu_nu_a", "1", "mean drift exponent slope in ln g [Nandakumar 2019]"}, mu_nu_a);
     v(ParamInfo{"mu_nu_b", "1", "mean drift exponent intercept [Nandakumar 2019]"}, mu_nu_b);
     v(ParamInfo{"mu_nu_lo", "1", "lower clip of the mean drift exponent [Nandakumar 2019]"}, mu_nu_lo);
@@ -71,11 +73,11 @@ struct PcmDriftConfig {
     v(ParamInfo{"q_s_a", "1", "1/f read noise amplitude Q_s = min(a/g^p, max) [Nandakumar 2019]"}, q_s_a);
     v(ParamInfo{"q_s_p", "1", "1/f read noise exponent p [Nandakumar 2019]"}, q_s_p);
     v(ParamInfo{"q_s_max", "1", "1/f read noise cap [Nandakumar 2019]"}, q_s_max);
-    v(ParamInfo{"temperature", "K", "operating temperature after programming"}, temperature_K);
-    v(ParamInfo{"T_ref", "K", "temperature at which the drift coefficients hold"}, T_ref_K);
+    v(ParamInfo{"temperature", "K", "operating temperature after t0 (assumption: room temperature)"}, temperature_K);
+    v(ParamInfo{"T_ref", "K", "temperature at which the drift coefficients hold (assumption: room temperature of Joshi 2020)"}, T_ref_K);
     v(ParamInfo{"E_a_drift", "eV", "activation energy of drift acceleration (assumption, pending calibration)"}, E_a_drift_eV);
-    v(ParamInfo{"programming_noise", "", "add programming noise"}, programming_noise);
-    v(ParamInfo{"read_noise", "", "add 1/f read noise"}, read_noise);
+    v(ParamInfo{"programming_noise", "", "add programming noise [Nandakumar 2019]; off keeps every other draw"}, programming_noise);
+    v(ParamInfo{"read_noise", "", "add 1/f read noise [Nandakumar 2019]; off keeps every other draw"}, read_noise);
   }
 };
 
@@ -99,12 +101,15 @@ class PcmDriftModel {
   // Drift time acceleration factor a(T) at the configured temperature.
   double acceleration() const { return acceleration_; }
 
-  // Programs one device (conductances are clamped at 0 after noise). Draws from rng: one normal for programming noise (if enabled), then
-  // one normal for the drift exponent.
+  // Programs one device (conductances are clamped at 0 after noise). Always draws two normals
+  // from rng, programming noise then drift exponent, whether or not noise is enabled. nu is
+  // N(mu_nu, sigma_nu) untruncated, so a few low-g devices drift upwards (nu < 0).
   PcmDriftState program(double G_target_S, RngStream& rng) const;
+  // Ageing time tau(t) at T_ref equivalent to t at the configured temperature (see config).
+  double ageing_time_s(double t_s) const;
   // Drifted conductance without read noise at time t after programming.
   double drifted(const PcmDriftState& state, double t_s) const;
-  // One read at time t: drifted conductance plus 1/f read noise (one normal draw if enabled).
+  // One read at time t: drifted conductance plus 1/f read noise (always one normal draw).
   double read(const PcmDriftState& state, double t_s, RngStream& rng) const;
 
   double normalised(double G_target_S) const;

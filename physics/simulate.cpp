@@ -1,5 +1,7 @@
 #include "physics/simulate.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <span>
 
 #include <fmt/format.h>
@@ -41,16 +43,26 @@ bool is_model_name(std::string_view name) {
   return false;
 }
 
-// Applies the --config table (top-level keys and the [model] table) and then --set overrides.
+// Every model's keys, for checking the [MODEL] tables of a config file that are not used.
+std::vector<std::string> model_keys(std::string_view model);
+
+// Applies the --config table (top-level keys, then the more specific [model] table) and then
+// the --set overrides. Tables of the other models are checked against their own keys.
 template <class Config>
 void configure(Config& config, const SimulationRequest& r) {
   if (r.config) {
     toml::table flat;
+    const toml::table* own = nullptr;
     for (const auto& [key, node] : *r.config) {
       if (const auto* table = node.as_table()) {
         if (key.str() == r.model) {
-          apply_table(config, *table, fmt::format("{} [{}]", r.config_origin, r.model));
-        } else if (!is_model_name(key.str())) {
+          own = table;
+        } else if (is_model_name(key.str())) {
+          const auto keys = model_keys(key.str());
+          for (const auto& [k, v] : *table)
+            if (std::find(keys.begin(), keys.end(), k.str()) == keys.end())
+              throw InputError(fmt::format("{} [{}]: unknown key '{}'", r.config_origin, key.str(), k.str()));
+        } else {
           throw InputError(fmt::format("{}: unknown table [{}] (expected [{}] or top-level keys)",
                                        r.config_origin, key.str(), r.model));
         }
@@ -59,8 +71,26 @@ void configure(Config& config, const SimulationRequest& r) {
       }
     }
     apply_table(config, flat, r.config_origin);
+    if (own) apply_table(config, *own, fmt::format("{} [{}]", r.config_origin, r.model));
   }
   for (const auto& a : r.assignments) apply_assignment(config, a);
+}
+
+// Refuses outputs that would not fit in memory, before allocating them.
+void check_output_size(std::int64_t devices, std::int64_t per_device, const char* what) {
+  constexpr double kMaxValues = 1e9;  // 8 GB of doubles
+  const double n = static_cast<double>(devices) * static_cast<double>(per_device);
+  MC_VALIDATE(n <= kMaxValues,
+              "the output would hold {:.3g} values ({} devices x {} {}), more than {:.0e}: "
+              "reduce --devices or {}", n, devices, per_device, what, kMaxValues, what);
+}
+
+// Simulated data must be finite (NaN means 'not read' in the schema, so it must not appear).
+void check_finite(const std::vector<double>& values, const char* model) {
+  for (std::size_t i = 0; i < values.size(); ++i)
+    MC_VALIDATE(std::isfinite(values[i]),
+                "{} produced a non-finite conductance ({}) at flat index {}: check the "
+                "parameters (see --help)", model, values[i], i);
 }
 
 // Calls per_device(i) for every device, in parallel, reporting progress.
@@ -99,6 +129,7 @@ MeasurementFile simulate_pcm_drift(const SimulationRequest& r, const std::string
   configure(sim, r);
   const PcmDriftModel model(sim.device);
   sim.protocol.validate();
+  check_output_size(r.devices, sim.protocol.n_times, "read times (n_times)");
   const auto times = sim.protocol.read_times_s();
   const auto n_dev = static_cast<std::size_t>(r.devices);
   DriftData d;
@@ -118,6 +149,7 @@ MeasurementFile simulate_pcm_drift(const SimulationRequest& r, const std::string
     (*d.G_target_S)[u] = target;
     (*d.level)[u] = i % sim.protocol.levels;
   });
+  check_finite(d.G_S.data, "pcm-drift");
   MeasurementFile f;
   f.source = "memcarlo device simulate pcm-drift";
   f.licence = "generated";
@@ -137,6 +169,7 @@ MeasurementFile simulate_pcm_crystallization(const SimulationRequest& r, const s
   const PcmCrystallizationModel model(sim.device);
   const PcmPulseTrain& train = sim.protocol;
   train.validate();
+  check_output_size(r.devices, train.cycles * train.pulses_per_cycle, "cycles x pulses_per_cycle");
   const auto n_cycle = static_cast<std::size_t>(train.cycles);
   PulseTrainData p = make_pulse_train(r.devices, train.cycles, train.pulses_per_cycle);
   p.polarity.assign(n_cycle, 1);
@@ -149,6 +182,7 @@ MeasurementFile simulate_pcm_crystallization(const SimulationRequest& r, const s
     for (std::size_t c = 0; c < n_cycle; ++c)
       to_set[u * n_cycle + c] = pulses_to_set(model, train, r.seed, u, static_cast<std::int64_t>(c));
   });
+  check_finite(p.G.data, "pcm-crystallization");
   SamplesData s;
   s.quantity = "pulses_to_set";
   s.unit = "1";
@@ -209,14 +243,20 @@ MeasurementFile simulate_memristor(const SimulationRequest& r, const std::string
   const MemristorModel model(sim.device);
   const MemristorPulseTrain& train = sim.protocol;
   train.validate();
+  check_output_size(r.devices, train.cycles * train.pulses_per_cycle, "cycles x pulses_per_cycle");
   PulseTrainData p = make_pulse_train(r.devices, train.cycles, train.pulses_per_cycle);
   for (std::int64_t c = 0; c < train.cycles; ++c)
     p.polarity.push_back(static_cast<std::int64_t>(train.polarity(c)));
-  p.pulse_amplitude_V = sim.device.V_p_V;
-  p.pulse_width_s = sim.device.tau_p_s;
+  // The schema has one pulse per file: record it only when depression mirrors potentiation
+  // (the provenance holds both pulses in any case).
+  if (sim.device.V_d_V == -sim.device.V_p_V && sim.device.tau_d_s == sim.device.tau_p_s) {
+    p.pulse_amplitude_V = sim.device.V_p_V;
+    p.pulse_width_s = sim.device.tau_p_s;
+  }
   for_each_device(r, "memristor", [&](std::int64_t i) {
     run_pulse_train(model, train, r.seed, static_cast<std::uint64_t>(i), device_slice(p, i));
   });
+  check_finite(p.G.data, "memristor");
   MeasurementFile f;
   f.source = "memcarlo device simulate memristor";
   f.licence = "generated";
@@ -229,6 +269,14 @@ MeasurementFile simulate_memristor(const SimulationRequest& r, const std::string
                                 preset, train.cycles, train.pulses_per_cycle),
                     std::move(p)});
   return f;
+}
+
+std::vector<std::string> model_keys(std::string_view model) {
+  std::vector<std::string> keys;
+  for (const auto& info : simulation_models())
+    if (info.name == model)
+      for (const auto& p : info.params) keys.push_back(p.key);
+  return keys;
 }
 
 }  // namespace

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libhdf5-dev hdf5-tools zlib1g-dev
   libboost-dev libfmt-dev doctest-dev librandom123-dev
-  libcli11-dev libtomlplusplus-dev
+  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   python3-numpy python3-h5py
 )
 

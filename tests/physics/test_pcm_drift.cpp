@@ -129,8 +129,9 @@ TEST_CASE("drift follows the power law and accelerates with temperature as confi
   const double a = std::exp(0.3 / 8.617333262e-5 * (1.0 / 300.0 - 1.0 / 358.0));
   CHECK(rel(hot.acceleration(), a) < 1e-9);
   CHECK(hot.drifted(s, 2000.0) < cold.drifted(s, 2000.0));
-  // a carries the 1e-10 rounding of k above; nu = 0.06 scales it down.
-  CHECK(rel(hot.drifted(s, 2000.0), 10e-6 * std::pow(a * 100.0, -0.06)) < 1e-9);
+  // Ageing time tau = t0 + a (t - t0); a carries the 1e-10 rounding of k above.
+  CHECK(rel(hot.drifted(s, 2000.0), 10e-6 * std::pow((20.0 + a * 1980.0) / 20.0, -0.06)) < 1e-9);
+  CHECK(hot.drifted(s, 20.0) == 10e-6);  // G(t0) = G0 at any temperature
 }
 
 TEST_CASE("same seed gives the same device; draws are frozen") {
@@ -139,10 +140,34 @@ TEST_CASE("same seed gives the same device; draws are frozen") {
   const auto sa = model.program(12e-6, a), sb = model.program(12e-6, b);
   CHECK(sa.G0_S == sb.G0_S);
   CHECK(sa.nu == sb.nu);
-  // Two normals, two uniforms each: programming noise and drift exponent.
+  // Two normals, two uniforms each: programming noise and drift exponent, always drawn.
   CHECK(a.draws() == 4);
+  PcmDriftConfig quiet;
+  quiet.programming_noise = false;
+  RngStream q(5, 42, stream_id("programming"));
+  const auto sq = PcmDriftModel(quiet).program(12e-6, q);
+  CHECK(q.draws() == 4);
+  CHECK(sq.nu == sa.nu);  // switching programming noise off leaves nu unchanged
+  CHECK(sq.G0_S == 12e-6);
   RngStream c(6, 42, stream_id("programming"));
   CHECK(model.program(12e-6, c).nu != sa.nu);
+}
+
+TEST_CASE("temperature acts after t0 only; reads before t_read have no 1/f noise yet") {
+  PcmDriftConfig config;
+  config.programming_noise = false;
+  config.temperature_K = 250.0;  // colder than T_ref: slower drift, never above G(t0)
+  const PcmDriftModel cold(config);
+  const PcmDriftState s{10e-6, 10e-6, 0.06};
+  CHECK(cold.drifted(s, 20.0) == 10e-6);
+  CHECK(cold.drifted(s, 2000.0) < 10e-6);
+  const double a = cold.acceleration();
+  CHECK(std::fabs(cold.ageing_time_s(2000.0) - (20.0 + a * 1980.0)) < 1e-12 * 2000.0);
+  CHECK(cold.ageing_time_s(5.0) == 5.0);
+  RngStream rng(3, 0, stream_id("read_noise"));
+  const double early = cold.read(s, 100e-9, rng);  // t < t_read: noise-free
+  CHECK(std::isfinite(early));
+  CHECK(early == cold.drifted(s, 100e-9));
 }
 
 TEST_CASE("invalid configuration and input are rejected") {
@@ -154,6 +179,15 @@ TEST_CASE("invalid configuration and input are rejected") {
   CHECK_THROWS_AS(PcmDriftModel{bad}, InputError);
   bad = PcmDriftConfig{};
   bad.sigma_nu_lo = -0.1;
+  CHECK_THROWS_AS(PcmDriftModel{bad}, InputError);
+  bad = PcmDriftConfig{};
+  bad.q_s_p = std::nan("");
+  CHECK_THROWS_AS(PcmDriftModel{bad}, InputError);
+  bad = PcmDriftConfig{};
+  bad.E_a_drift_eV = INFINITY;
+  CHECK_THROWS_AS(PcmDriftModel{bad}, InputError);
+  bad = PcmDriftConfig{};
+  bad.temperature_K = 1e-5;  // acceleration underflows to 0
   CHECK_THROWS_AS(PcmDriftModel{bad}, InputError);
   const PcmDriftModel model{PcmDriftConfig{}};
   RngStream rng(1, 1, 1);
