@@ -5,6 +5,7 @@ one-line errors with a non-zero exit and no output left behind, and outputs that
 Usage: /usr/bin/python3 test_cli.py PATH_TO_MEMCARLO
 """
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -114,6 +115,52 @@ class Cli(unittest.TestCase):
         self.assert_fails(base + ["pcm-drift", "--devices", "5", "--out", out, "--config", bad], "bad.toml: line 1", out)
         self.assert_fails(base + ["pcm-drift", "--devices", "5", "--out", self.path("no/dir/x.h5")], "does not exist")
         self.assert_fails(base + ["pcm-drift", "--devices", "5", "--out", out, "--preset", "nope"], "unknown preset 'nope'", out)
+
+    def test_refusals_before_any_work(self):
+        out = self.path("x.h5")
+        base = ["device", "simulate"]
+        self.assert_fails(base + ["pcm-drift", "--devices", "5", "--out", self.dir], "exists and is not a regular file")
+        self.assert_fails(base + ["pcm-drift", "--devices", "5", "--out", ""], "output file name is empty")
+        self.assert_fails(base + ["memristor", "--devices", "4194304", "--set", "cycles=2097152",
+                                  "--set", "pulses_per_cycle=2097152", "--out", out], "reduce --devices", out)
+        self.assert_fails(base + ["pcm-drift", "--devices", "1e12", "--out", out], "exceeds the limit", out)
+        self.assert_fails(base + ["pcm-drift", "--devices", "12abc", "--out", out], "whole number", out)
+        self.assert_fails(base + ["pcm-drift", "--devices", "5", "--seed", "99999999999999999999999", "--out", out],
+                          "exceeds the limit", out)
+        self.assert_fails(["--threads", "100000"] + base + ["pcm-drift", "--devices", "5", "--out", out], "--threads", out)
+        self.assert_fails(["no-such-command"], "memcarlo: error:")
+        self.assertEqual(run(base + ["pcm-drift", "--devices", "1e3", "--out", out]).returncode, 0)
+
+    def test_config_table_wins_and_other_tables_are_checked(self):
+        cfg = self.path("both.toml")
+        with open(cfg, "w") as f:
+            f.write("n_times = 3\n[pcm-drift]\nn_times = 5\n[memristor]\ncycles = 4\n")
+        out = self.path("d.h5")
+        r = run(["device", "simulate", "pcm-drift", "--devices", "4", "--config", cfg, "--out", out])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with h5py.File(out, "r") as f:
+            self.assertEqual(f["drift/t"].shape, (5,))
+        with open(cfg, "a") as f:
+            f.write("bogus_key = 1\n")
+        self.assert_fails(["device", "simulate", "pcm-drift", "--devices", "4", "--config", cfg, "--out", self.path("e.h5")],
+                          "[memristor]: unknown key 'bogus_key'", self.path("e.h5"))
+
+    def test_interrupted_run_leaves_no_file(self):
+        out = self.path("big.h5")
+        env = dict(os.environ, MEMCARLO_QUIET="1")
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            p = subprocess.Popen([MEMCARLO, "device", "simulate", "pcm-drift", "--devices", "2000000",
+                                  "--set", "n_times=60", "--out", out], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # Wait until the temporary file exists (the write has begun), then interrupt.
+            for _ in range(6000):
+                if any(".tmp-" in f for f in os.listdir(self.dir)) or p.poll() is not None:
+                    break
+                subprocess.run(["sleep", "0.01"])
+            p.send_signal(sig)
+            p.wait()
+            self.assertFalse(os.path.exists(out))
+            self.assertEqual([f for f in os.listdir(self.dir) if ".tmp-" in f], [])
 
     def make_drift_file(self, name, mutate):
         out = self.path(name)
