@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -47,26 +48,11 @@ std::string format_value(const T& value) {
   if constexpr (std::is_same_v<T, bool>) {
     return value ? "true" : "false";
   } else if constexpr (std::is_same_v<T, std::string>) {
-    // A TOML basic string: quotes, backslashes and control characters must be escaped, or
-    // the echo of a path like C:\data or a name with quotes does not read back.
-    std::string out = "\"";
-    for (const char c : value) {
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\b': out += "\\b"; break;
-        case '\t': out += "\\t"; break;
-        case '\n': out += "\\n"; break;
-        case '\f': out += "\\f"; break;
-        case '\r': out += "\\r"; break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-            out += fmt::format("\\u{:04X}", static_cast<unsigned char>(c));
-          else
-            out += c;
-      }
-    }
-    return out + '"';
+    // toml++ writes the string as TOML (quoted, with quotes, backslashes and control
+    // characters escaped), so the echo of a path like C:\data reads back unchanged.
+    std::ostringstream out;
+    out << toml::value<std::string>(value);
+    return out.str();
   } else {
     return fmt::format("{}", value);
   }

@@ -16,9 +16,12 @@ void set_threads(int n);
 
 // Calls body(i) for i in [0, n), in any order on any thread. body must write only to slots owned by
 // i; reductions are done afterwards, in index order, by the caller.
+// If several indices throw, the exception of the lowest index is rethrown, so the error a
+// user sees does not depend on the thread count or schedule.
 template <class Body>
 void parallel_for(std::int64_t n, Body&& body) {
   std::exception_ptr error;
+  std::int64_t error_index = n;
   std::mutex error_mutex;
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(guided)
@@ -28,7 +31,10 @@ void parallel_for(std::int64_t n, Body&& body) {
       body(i);
     } catch (...) {
       std::lock_guard lock(error_mutex);
-      if (!error) error = std::current_exception();
+      if (i < error_index) {
+        error = std::current_exception();
+        error_index = i;
+      }
     }
   }
   if (error) std::rethrow_exception(error);

@@ -46,6 +46,15 @@ TEST_CASE("an exception inside parallel_for reaches the caller") {
                                     }),
                        "device 777 failed", std::runtime_error);
   CHECK(visited.load() == 1000);  // the loop still completes: no thread is left inside
+  // Several failures: the lowest index wins whatever the thread count.
+  for (int threads : {1, 2}) {
+    set_threads(threads);
+    CHECK_THROWS_WITH(parallel_for(1000,
+                                   [](std::int64_t i) {
+                                     if (i % 300 == 299) throw std::runtime_error(std::to_string(i));
+                                   }),
+                      "299");
+  }
 }
 
 TEST_CASE("log-style progress prints the count and a final line; quiet prints nothing") {
