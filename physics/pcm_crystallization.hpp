@@ -1,12 +1,13 @@
 // Stochastic crystallization of the amorphous dome of a mushroom phase-change memory cell under
 // partial-SET pulses: classical nucleation and growth (DESIGN.md §4) with Poisson nucleation,
-// grain growth, Avrami impingement and a percolation law from crystalline fraction to
+// grain growth, impingement (Avrami's extended volume for unlimited growth, explicit grains in a
+// periodic cube for grains capped at r_max) and a percolation law from crystalline fraction to
 // conductance. Presets `gst` (Ge2Sb2Te5) and `cgst` (carbon-doped GST).
 //
 // Variation is split by where it comes from: thermal resistance and dome size are drawn once per
 // device (device-to-device), the effective pulse power once per pulse (cycle-to-cycle), the
-// nuclei (count, birth time) per pulse (intrinsic), a new amorphous configuration per RESET, and
-// read noise per read.
+// nuclei (count, birth time, and with r_max > 0 position) per pulse (intrinsic), a new amorphous
+// configuration per RESET, and read noise per read.
 #pragma once
 
 #include <array>
@@ -22,11 +23,11 @@ namespace memcarlo {
 
 // Defaults are preset `gst`. Material constants are the Ge2Sb2Te5 set of the multiphysics
 // Gillespie-cellular-automata model, arXiv:2107.02035 (2021). Cell and variation numbers are
-// assumptions of memcarlo, tuned together with the PcmPulseTrain defaults (0.15 mW -> 600 K, the
-// maximum of the nucleation rate; 50 ns pulses): a device then needs about 30 pulses to reach
-// 10 uS, with a relative spread of about 0.33 over devices and cycles, of whose variance about
-// 60 % is cycle-to-cycle within a device, close to the ~67 % Gong et al. (Nat. Commun. 9, 2018,
-// doi:10.1038/s41467-018-04485-1) found intrinsic to each GST device.
+// assumptions of memcarlo, tuned together with the PcmPulseTrain defaults (0.15 mW -> 600 K, near
+// the maximum of the nucleation rate at 602 K; 50 ns pulses): a device then needs about 30 pulses
+// to reach 10 uS, with a relative spread of about 0.34 over devices and cycles, of whose variance
+// about 60 % is cycle-to-cycle within a device, close to the ~67 % Gong et al. (Nat. Commun. 9,
+// 2018, doi:10.1038/s41467-018-04485-1) found intrinsic to each GST device.
 //
 // What the numbers imply: with GST kinetics the grain spacing (u/I)^(1/4) grows with temperature
 // (14 nm at 450 K, 28 nm at 600 K, 64 nm at 650 K, 302 nm at 700 K), so at the default 600 K a
@@ -140,26 +141,33 @@ struct PcmGrain {
 // the dome's volume, a cell list to find the grains near a point, and a fixed grid of points
 // whose covered share is the crystalline fraction. Maintained by the model; read-only for others.
 struct PcmConfinedGrains {
-  double box_m = 0;                          // cube side, volume_m3^(1/3)
-  int cells_per_side = 1;                    // cell list: cells of side >= r_max
-  int points_per_side = 0;                   // grid measuring X
-  std::vector<PcmGrain> grains;              // every real grain of this configuration
-  std::vector<std::uint32_t> growing;        // indices of grains still below r_max
-  std::int64_t at_r_max = 0;                 // grains that reached r_max (no longer growing)
+  double box_m = 0;                    // cube side, volume_m3^(1/3)
+  int cells_per_side = 1;              // cell list: cells of side >= r_max
+  int points_per_side = 0;             // grid measuring X
+  std::vector<PcmGrain> grains;        // every real grain of this configuration
+  std::vector<std::uint32_t> growing;  // indices of grains still below r_max
+  // For growing[i]: its grid points not yet covered, farthest first (by bins of distance), each
+  // packed as (float (d/r_max)² bits << 32) | grid index.
+  std::vector<std::vector<std::uint64_t>> pending;
+  std::vector<std::uint8_t> walking;  // growing[i] has no list and walks the grid each pulse
+  std::int64_t pending_points = 0;    // total length of the lists
+  std::vector<std::vector<std::uint64_t>> spare;  // capacity kept for the next grains
+  std::vector<std::uint64_t> scratch;             // working space of the model
+  std::int64_t at_r_max = 0;                      // grains that reached r_max
   std::vector<std::vector<std::uint32_t>> cells;  // grain indices by cell of their centre
-  std::vector<std::uint8_t> covered;         // grid point inside a grain (1) or amorphous (0)
+  std::vector<std::uint8_t> covered;              // grid point inside a grain (1) or amorphous (0)
   std::int64_t covered_points = 0;
 };
 
 // One device: its device-to-device factors (fixed for life) and the grains of the current
 // amorphous configuration (`moments` if r_max = 0, `confined` otherwise).
 struct PcmCellState {
-  double R_th_K_per_W = 0;      // this device's thermal resistance
-  double radius_m = 0;          // this device's dome radius
-  double volume_m3 = 0;         // (2 pi / 3) radius^3
-  PcmRadiusMoments moments;     // r_max = 0
-  PcmConfinedGrains confined;   // r_max > 0
-  double X = 0;                 // crystalline fraction
+  double R_th_K_per_W = 0;     // this device's thermal resistance
+  double radius_m = 0;         // this device's dome radius
+  double volume_m3 = 0;        // (2 pi / 3) radius^3
+  PcmRadiusMoments moments;    // r_max = 0
+  PcmConfinedGrains confined;  // r_max > 0
+  double X = 0;                // crystalline fraction
   // Fully crystalline: pulses below T_m change nothing until the next RESET.
   bool saturated() const { return X >= 1.0; }
 };
@@ -193,19 +201,25 @@ class PcmCrystallizationModel {
   PcmCellState nominal_cell() const;
   // Melt-quench: a new amorphous configuration with no crystal left.
   void reset(PcmCellState& state) const;
-  // One rectangular isothermal pulse. Draws one normal (power jitter, if power_c2c > 0), one
-  // Poisson count and one uniform per nucleus. A pulse that heats the dome to T_m or above
-  // melts it (the cell ends amorphous, as after reset).
+  // One rectangular isothermal pulse. Always draws one normal first (the power jitter, drawn
+  // even if power_c2c = 0 so that later draws line up whichever noise sources are on), then
+  // what anneal() draws. A pulse that heats the dome to T_m or above melts it (the cell ends
+  // amorphous, as after reset); otherwise a saturated cell (X = 1) is left alone.
   void apply_pulse(PcmCellState& state, double power_W, double width_s, RngStream& rng) const;
   // Crystallization at a given temperature for a given time (the isothermal core of
-  // apply_pulse, without power jitter or melting); draws like apply_pulse without the normal.
+  // apply_pulse, without power jitter or melting). Draws one Poisson count, then per nucleus one
+  // uniform (its birth time), and with r_max > 0 three more (its position). Does nothing, and
+  // draws nothing, once the cell is saturated.
   void anneal(PcmCellState& state, const PcmRates& rates, double duration_s, RngStream& rng) const;
   // Noise-free conductance of crystalline fraction X (percolation law).
   double conductance_S(double X) const;
-  // One read: conductance times (1 + read_noise N(0,1)); one normal draw if read_noise > 0.
+  // One read: max(0, conductance × (1 + read_noise N(0,1))). Always draws one normal (also
+  // when read_noise = 0).
   double read(const PcmCellState& state, RngStream& rng) const;
 
  private:
+  PcmCellState cell_with(double R_th_K_per_W, double radius_m) const;
+
   PcmCrystallizationConfig config_;
   double f_theta_;
   double nucleation_geometry_;  // f(θ) v_m² σ³, shared by n_c and ΔG_c
@@ -237,7 +251,11 @@ struct PcmPulseTrain {
     v(ParamInfo{"max_pulses", "1", "give up pulses-to-SET after this many pulses"}, max_pulses);
   }
   // clang-format on
+  // The protocol on its own (counts, signs); throws InputError.
   void validate() const;
+  // validate(), and that the protocol makes sense for this device: G_threshold must lie below
+  // G_crystalline, or no read could reach it without noise. Throws InputError.
+  void validate_against(const PcmCrystallizationModel& model) const;
 };
 
 // pulses_to_set's answer when the threshold was not reached within max_pulses.

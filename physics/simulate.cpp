@@ -168,7 +168,7 @@ MeasurementFile simulate_pcm_crystallization(const SimulationRequest& r, const s
   configure(sim, r);
   const PcmCrystallizationModel model(sim.device);
   const PcmPulseTrain& train = sim.protocol;
-  train.validate();
+  train.validate_against(model);
   check_output_size(r.devices, train.cycles * train.pulses_per_cycle, "cycles x pulses_per_cycle");
   const auto n_cycle = static_cast<std::size_t>(train.cycles);
   PulseTrainData p = make_pulse_train(r.devices, train.cycles, train.pulses_per_cycle);
