@@ -124,6 +124,18 @@ std::string provenance(const SimulationRequest& r, const std::string& preset,
                      r.devices, r.seed, preset, resolved);
 }
 
+// A file of simulated data: its attribution is the command and the resolved config.
+template <class Config>
+MeasurementFile generated_file(const SimulationRequest& r, const std::string& preset,
+                               const Config& sim, std::string paper) {
+  MeasurementFile f;
+  f.source = "memcarlo device simulate " + r.model;
+  f.licence = "generated";
+  f.paper = std::move(paper);
+  f.provenance = provenance(r, preset, to_toml(sim));
+  return f;
+}
+
 MeasurementFile simulate_pcm_drift(const SimulationRequest& r, const std::string& preset) {
   DriftSimulation sim;
   configure(sim, r);
@@ -150,11 +162,8 @@ MeasurementFile simulate_pcm_drift(const SimulationRequest& r, const std::string
     (*d.level)[u] = i % sim.protocol.levels;
   });
   check_finite(d.G_S.data, "pcm-drift");
-  MeasurementFile f;
-  f.source = "memcarlo device simulate pcm-drift";
-  f.licence = "generated";
-  f.paper = "IBM statistical PCM model: Nandakumar et al., ISCAS 2019; Joshi et al., Nat. Commun. 11, 2473 (2020)";
-  f.provenance = provenance(r, preset, to_toml(sim));
+  MeasurementFile f = generated_file(r, preset, sim,
+      "IBM statistical PCM model: Nandakumar et al., ISCAS 2019; Joshi et al., Nat. Commun. 11, 2473 (2020)");
   f.sets.push_back({"drift",
                     fmt::format("simulated PCM drift (model parameterised from published fits, not "
                                 "measured): {} devices, {} target levels, read at {} times",
@@ -200,12 +209,9 @@ MeasurementFile simulate_pcm_crystallization(const SimulationRequest& r, const s
   }
   MC_VALIDATE(!s.value.empty(), "no device reached G_threshold = {} S within max_pulses = {}: "
               "raise power, width or max_pulses", train.G_threshold_S, train.max_pulses);
-  MeasurementFile f;
-  f.source = "memcarlo device simulate pcm-crystallization";
-  f.licence = "generated";
-  f.paper = "classical nucleation and growth with the GST parameter set of arXiv:2107.02035; "
-            "PCM model parameterised from published fits, not measured";
-  f.provenance = provenance(r, preset, to_toml(sim));
+  MeasurementFile f = generated_file(r, preset, sim,
+      "classical nucleation and growth with the GST parameter set of arXiv:2107.02035; "
+            "PCM model parameterised from published fits, not measured");
   f.sets.push_back({"pulse_train",
                     fmt::format("simulated {} PCM cells (crystallization model, not measured): "
                                 "conductance after each identical partial-SET pulse of {:g} W, "
@@ -257,11 +263,8 @@ MeasurementFile simulate_memristor(const SimulationRequest& r, const std::string
     run_pulse_train(model, train, r.seed, static_cast<std::uint64_t>(i), device_slice(p, i));
   });
   check_finite(p.G.data, "memristor");
-  MeasurementFile f;
-  f.source = "memcarlo device simulate memristor";
-  f.licence = "generated";
-  f.paper = "bulk-switching compact model; pulse response in the DNN+NeuroSim V2.1 form";
-  f.provenance = provenance(r, preset, to_toml(sim));
+  MeasurementFile f = generated_file(r, preset, sim,
+      "bulk-switching compact model; pulse response in the DNN+NeuroSim V2.1 form");
   f.sets.push_back({"pulse_train",
                     fmt::format("simulated bulk-switching memristors (compact model, not measured), "
                                 "preset {}: conductance after each pulse, {} cycles of {} pulses "
