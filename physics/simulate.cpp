@@ -129,7 +129,7 @@ template <class Config>
 MeasurementFile generated_file(const SimulationRequest& r, const std::string& preset,
                                const Config& sim, std::string paper) {
   MeasurementFile f;
-  f.source = "memcarlo device simulate " + r.model;
+  f.source = fmt::format("memcarlo device simulate {}", r.model);
   f.licence = "generated";
   f.paper = std::move(paper);
   f.provenance = provenance(r, preset, to_toml(sim));
