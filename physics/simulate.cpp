@@ -192,13 +192,15 @@ MeasurementFile simulate_pcm_crystallization(const SimulationRequest& r, const s
       to_set[u * n_cycle + c] = pulses_to_set(model, train, r.seed, u, static_cast<std::int64_t>(c));
   });
   check_finite(p.G.data, "pcm-crystallization");
-  SamplesData s;
-  s.quantity = "pulses_to_set";
-  s.unit = "1";
-  s.condition.emplace();
-  s.condition_name = "device";
-  s.condition_unit = "1";
-  s.censor_limit = static_cast<double>(train.max_pulses);
+  // Aggregate initialisation (assigning short literals trips a false -Wrestrict in GCC 12).
+  SamplesData s{.value = {},
+                .quantity = "pulses_to_set",
+                .unit = "1",
+                .condition = std::vector<double>{},
+                .condition_name = "device",
+                .condition_unit = "1",
+                .censor_limit = static_cast<double>(train.max_pulses),
+                .n_censored = 0};
   for (std::size_t k = 0; k < to_set.size(); ++k) {
     if (to_set[k] == kPulsesToSetNotReached) {
       ++s.n_censored;
