@@ -26,56 +26,16 @@
 #include "core/distributions.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "tests/calibration/fit_reference.hpp"
 
 using namespace memcarlo;
+using namespace memcarlo::test;
 
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-std::vector<std::string> split(const std::string& line) {
-  std::vector<std::string> cells;
-  std::stringstream ss(line);
-  for (std::string cell; std::getline(ss, cell, ',');) cells.push_back(cell);
-  return cells;
-}
-
-std::string reference_file(const std::string& name) {
-  return std::string(MEMCARLO_SOURCE_DIR) + "/tests/reference/" + name;
-}
-
-// The samples and scipy's values written by distribution_fit_reference.py.
-struct Reference {
-  std::map<std::string, std::vector<double>> samples;
-  std::map<std::string, double> values;  // "sample/quantity"
-
-  Reference() {
-    std::ifstream s(reference_file("distribution_fit_samples.csv"));
-    std::string line;
-    std::getline(s, line);
-    while (std::getline(s, line)) {
-      const auto cells = split(line);
-      samples[cells.at(0)].push_back(std::stod(cells.at(1)));
-    }
-    std::ifstream r(reference_file("distribution_fit_reference.csv"));
-    while (std::getline(r, line)) {
-      if (line.empty() || line[0] == '#' || line.rfind("sample,", 0) == 0) continue;
-      const auto cells = split(line);
-      values[cells.at(0) + "/" + cells.at(1)] = std::stod(cells.at(2));
-    }
-  }
-  double at(const std::string& sample, const std::string& quantity) const {
-    const auto it = values.find(sample + "/" + quantity);
-    REQUIRE_MESSAGE(it != values.end(), sample << "/" << quantity << " missing from fixture");
-    return it->second;
-  }
-};
-
-const Reference& reference() {
-  static const Reference r;
-  return r;
-}
 
 // The fitted distribution of the fixture as a CDF and survival function (Boost.Math), built
 // from scipy's parameters so that the statistics are compared on identical distributions.
