@@ -187,9 +187,21 @@ MeasurementFile simulate_pcm_crystallization(const SimulationRequest& r, const s
   std::vector<std::int64_t> to_set(static_cast<std::size_t>(r.devices) * n_cycle);
   for_each_device(r, "pcm-crystallization", [&](std::int64_t i) {
     const auto u = static_cast<std::size_t>(i);
-    simulate_pulse_train(model, train, r.seed, u, device_slice(p, i));
-    for (std::size_t c = 0; c < n_cycle; ++c)
-      to_set[u * n_cycle + c] = pulses_to_set(model, train, r.seed, u, static_cast<std::int64_t>(c));
+    const std::span<double> G = device_slice(p, i);
+    simulate_pulse_train(model, train, r.seed, u, G);
+    // pulses_to_set draws from the same streams as the trajectory, so a crossing inside the
+    // recorded cycle is read off it; only cycles that did not cross are continued.
+    const auto n_pulse = static_cast<std::size_t>(train.pulses_per_cycle);
+    for (std::size_t c = 0; c < n_cycle; ++c) {
+      const auto cycle = G.subspan(c * n_pulse, n_pulse);
+      const auto hit = std::find_if(cycle.begin(), cycle.end(),
+                                    [&](double g) { return g >= train.G_threshold_S; });
+      const auto k = static_cast<std::int64_t>(hit - cycle.begin()) + 1;
+      to_set[u * n_cycle + c] =
+          hit != cycle.end() && k <= train.max_pulses
+              ? k
+              : pulses_to_set(model, train, r.seed, u, static_cast<std::int64_t>(c));
+    }
   });
   check_finite(p.G.data, "pcm-crystallization");
   // Aggregate initialisation (assigning short literals trips a false -Wrestrict in GCC 12).
