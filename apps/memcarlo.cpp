@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "calibration/calibration.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
@@ -89,6 +90,42 @@ int run_import(const std::string& from, const std::string& out_dir) {
   return 0;
 }
 
+std::string calibration_help() {
+  std::string out = "\nKinds (and the data kinds each accepts):\n";
+  for (const auto& k : mc::calibration_kinds())
+    out += fmt::format("\n  {:<20} [{}]\n    {}\n", k.name, fmt::join(k.accepts, ", "), k.summary);
+  out += "\nEvery fit reports estimates with percentile bootstrap intervals (resampling devices,\n"
+         "cycles or records; parallel and reproducible by --seed), Kolmogorov-Smirnov and\n"
+         "Anderson-Darling goodness of fit, and a round trip (simulate with the fitted\n"
+         "parameters, two-sample KS against the data). PARAMS.toml holds the fitted keys under a\n"
+         "[MODEL] table and is accepted by 'memcarlo device simulate MODEL --config PARAMS.toml'.\n"
+         "--report DIR writes report.md, report.json and SVG figures. See docs/calibration.md.\n";
+  return out;
+}
+
+void print_calibration(const mc::CalibrationResult& r) {
+  fmt::print("{} calibration of {} ({}), {:g}% bootstrap intervals from {} resamples\n", r.kind,
+             r.source, r.model, 100 * r.confidence, r.bootstrap_resamples);
+  for (const auto& p : r.parameters) {
+    const std::string interval = p.identified ? fmt::format("[{:.5g}, {:.5g}]", p.ci_low, p.ci_high)
+                                              : std::string("not identified");
+    fmt::print("  {:<24} {:>12.5g}  {:<28} {}\n", p.key, p.estimate, interval, p.unit);
+  }
+  for (const auto& g : r.gof)
+    fmt::print("  fit: {}: KS D = {:.4g} (p = {:.3g}), AD A2 = {:.4g} (p = {:.3g})\n", g.what,
+               g.ks.statistic, g.ks.p_value, g.ad.statistic, g.ad.p_value);
+  for (const auto& t : r.round_trips)
+    fmt::print("  round trip: {}: KS D = {:.4g} (p = {:.3g})\n", t.what, t.ks.statistic,
+               t.ks.p_value);
+  for (const auto& n : r.notes) fmt::print("  note: {}\n", n);
+}
+
+std::string command_line(int argc, char** argv) {
+  std::string s = "memcarlo";
+  for (int i = 1; i < argc; ++i) s += fmt::format(" {}", argv[i]);
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -138,6 +175,25 @@ int main(int argc, char** argv) {
   simulate_cmd->add_flag("--quiet", quiet, "no progress output");
   simulate_cmd->footer(models_help());
 
+  // calibrate
+  auto* calibrate_cmd = app.add_subcommand(
+      "calibrate", "Fit a device model to measured data in HDF5, with intervals and goodness of fit");
+  std::string calibration_kind, calibrate_in, calibrate_out, report_dir;
+  std::string bootstrap = "200", calibrate_seed = "1";
+  bool calibrate_quiet = false, no_round_trip = false;
+  calibrate_cmd->add_option("kind", calibration_kind, "what to fit (listed below)")->required();
+  calibrate_cmd->add_option("--in", calibrate_in, "FILE.h5 or FILE.h5:GROUP (memcarlo-measurements)")
+      ->required();
+  calibrate_cmd->add_option("--out", calibrate_out, "PARAMS.toml to write (atomically)")->required();
+  calibrate_cmd->add_option("--report", report_dir, "directory for report.md, report.json and figures");
+  calibrate_cmd->add_option("--bootstrap", bootstrap, "bootstrap resamples for the intervals (>= 20)")
+      ->capture_default_str();
+  calibrate_cmd->add_option("--seed", calibrate_seed, "seed of resampling and simulation")
+      ->capture_default_str();
+  calibrate_cmd->add_flag("--no-round-trip", no_round_trip, "skip the simulate-and-compare check");
+  calibrate_cmd->add_flag("--quiet", calibrate_quiet, "no progress output");
+  calibrate_cmd->footer(calibration_help());
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -171,6 +227,26 @@ int main(int argc, char** argv) {
       const auto result = mc::simulate_measurements(request);
       mc::write_measurements(out_file, result);
       if (!quiet) fmt::print("wrote {}\n", out_file);
+      return 0;
+    }
+    if (*calibrate_cmd) {
+      mc::CalibrationOptions options;
+      options.bootstrap = static_cast<std::int64_t>(parse_count(bootstrap, "--bootstrap", 1'000'000));
+      options.seed = parse_count(calibrate_seed, "--seed", std::numeric_limits<std::uint64_t>::max());
+      options.show_progress = !calibrate_quiet;
+      options.round_trip = !no_round_trip;
+      mc::h5::check_output_path(calibrate_out);  // before the work, not after it
+      if (!report_dir.empty() && fs::exists(report_dir) && !fs::is_directory(report_dir))
+        throw mc::FileError(report_dir, "exists and is not a directory");
+      const auto input = mc::select_calibration_input(calibration_kind, calibrate_in);
+      const auto result = mc::calibrate(calibration_kind, input, options);
+      const std::string command = command_line(argc, argv);
+      if (!report_dir.empty()) mc::write_report(report_dir, result, command);
+      mc::write_text_file(calibrate_out, mc::params_toml(result, command));
+      if (!calibrate_quiet) {
+        print_calibration(result);
+        fmt::print("wrote {}{}\n", calibrate_out, report_dir.empty() ? "" : " and " + report_dir + "/");
+      }
       return 0;
     }
   } catch (const std::bad_alloc&) {

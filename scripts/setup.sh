@@ -8,6 +8,7 @@ packages=(
   libhdf5-dev hdf5-tools zlib1g-dev
   libboost-dev libfmt-dev doctest-dev librandom123-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
+  libnlopt-cxx-dev
   python3-numpy python3-h5py
 )
 
