@@ -258,9 +258,17 @@ double anderson_darling_sf(std::size_t n, double a2) {
   validate_null_arguments(n, a2, "anderson_darling_sf");
   if (a2 <= 0.0) return 1.0;
   if (std::isinf(a2)) return 0.0;
-  const double x = anderson_darling_asymptotic_cdf(a2);
-  const double cdf = x + anderson_darling_errfix(static_cast<double>(n), x);
-  return std::clamp(1.0 - cdf, 0.0, 1.0);
+  // Marsaglia's polynomial for the asymptotic CDF stops being monotone beyond z ~ 8 (and its
+  // finite-n correction leaves a floor of ~6e-4 / n). Beyond kTail the upper tail of
+  // A^2 = sum_j chi2_1 / (j (j + 1)) is that of its largest term, chi2_1 / 2:
+  // P(A^2 > z) ~ C erfc(sqrt z); C (~1.81) is matched at kTail, where the two agree to 1e-3.
+  constexpr double kTail = 7.0;
+  const auto sf = [n](double z) {
+    const double x = anderson_darling_asymptotic_cdf(z);
+    return std::clamp(1.0 - (x + anderson_darling_errfix(static_cast<double>(n), x)), 0.0, 1.0);
+  };
+  if (a2 <= kTail) return sf(a2);
+  return sf(kTail) * std::erfc(std::sqrt(a2)) / std::erfc(std::sqrt(kTail));
 }
 
 double anderson_darling_normal_sf(std::size_t n, double a2) {
@@ -271,7 +279,10 @@ double anderson_darling_normal_sf(std::size_t n, double a2) {
   const double a = a2 * (1.0 + 0.75 / dn + 2.25 / (dn * dn));
   double p;
   if (a >= 0.6) {
-    p = std::exp(1.2937 - 5.709 * a + 0.0186 * a * a);
+    // The quadratic exponent turns up beyond its minimum at a = 153.5 (p ~ 1e-190 there): the
+    // table's fit does not reach so far, and p stays at that floor instead of rising again.
+    const double b = std::min(a, 5.709 / (2 * 0.0186));
+    p = std::exp(1.2937 - 5.709 * b + 0.0186 * b * b);
   } else if (a >= 0.34) {
     p = std::exp(0.9177 - 4.279 * a - 1.38 * a * a);
   } else if (a >= 0.2) {

@@ -46,12 +46,16 @@ double smirnov_sf(std::size_t n, double d);
 // continuous distribution: Marsaglia & Marsaglia, J. Stat. Softw. 9(2) (2004), asymptotic
 // distribution plus their finite-n correction. Absolute error ~1e-5 by the authors' account;
 // a Monte Carlo check (2e6 samples) finds it within its 3e-4 noise for n >= 3, 1e-3 at n = 2,
-// and up to 0.04 at n = 1, where the correction was not fitted.
+// and up to 0.04 at n = 1, where the correction was not fitted. Above A^2 = 7, where their
+// polynomial stops being monotone, the tail is C erfc(sqrt(A^2)) (that of the largest term of
+// the series, chi2_1 / 2), with C matched at 7: exact in order of magnitude, not in digits.
 double anderson_darling_sf(std::size_t n, double a2);
 
 // P(A^2 >= a2) for Stephens' case 3 (normal, mean and standard deviation estimated, see
 // anderson_darling_normal): D'Agostino & Stephens, Goodness-of-Fit Techniques (1986),
-// Table 4.9, applied to A*^2 = A^2 (1 + 0.75/n + 2.25/n^2); two or three significant digits.
+// Table 4.9, applied to A*^2 = A^2 (1 + 0.75/n + 2.25/n^2); two or three significant digits
+// within the table (A*^2 below ~10), an order of magnitude beyond, and a floor of ~1e-190 from
+// A*^2 = 153.5 on.
 double anderson_darling_normal_sf(std::size_t n, double a2);
 
 // --- tests -----------------------------------------------------------------------------------

@@ -229,6 +229,31 @@ TEST_CASE("AD p-value: Marsaglia & Marsaglia at published points") {
   CHECK(anderson_darling_sf(10, kInf) == 0.0);
 }
 
+TEST_CASE("AD p-values fall monotonically to 0 far in the tail") {
+  // Large samples from a wrong model give A^2 in the hundreds; the p-value must then be tiny,
+  // not the floor (or the rise) of the polynomial approximations. Above 7 the tail is that of
+  // chi2_1 / 2, the largest term of the asymptotic series: erfc(sqrt z) up to a constant.
+  for (std::size_t n : {5u, 100u, 16384u}) {
+    CAPTURE(n);
+    double previous = 1.0, previous_normal = 1.0;
+    for (double z = 0.05; z < 2000; z *= 1.05) {
+      CAPTURE(z);
+      const double p = anderson_darling_sf(n, z), q = anderson_darling_normal_sf(n, z);
+      CHECK(p <= previous * (1 + 1e-12));
+      CHECK(q <= previous_normal * (1 + 1e-12));
+      previous = p, previous_normal = q;
+    }
+    CHECK(anderson_darling_sf(n, 7.0 * (1 + 1e-9)) == doctest::Approx(anderson_darling_sf(n, 7.0)).epsilon(1e-6));
+    if (n >= 100) {  // (the finite-n correction still moves the constant at n = 5)
+      const double ratio = anderson_darling_sf(n, 30.0) / std::erfc(std::sqrt(30.0));
+      CHECK(ratio > 1.5);  // C of the tail, ~1.81 (ratio to the chi2_1/2 tail for z in [4, 7])
+      CHECK(ratio < 2.1);
+    }
+    CHECK(anderson_darling_sf(n, 1000.0) < 1e-300);
+    CHECK(anderson_darling_normal_sf(n, 1000.0) < 1e-180);
+  }
+}
+
 TEST_CASE("AD normality test with estimated parameters equals scipy.stats.anderson") {
   // Statistic: scipy.stats.anderson(x, 'norm') (mean and n-1 standard deviation) to 1e-10.
   // p-value: D'Agostino & Stephens' formula (2-3 digits) against scipy.stats.goodness_of_fit's
