@@ -1,0 +1,62 @@
+// Parameter recovery of every calibration kind: simulate data with known parameters, fit, and
+// count how often each parameter's 95 % interval holds the truth. Issue 3 asks for at least 90 %
+// over 50 seeded repetitions. A benchmark, not a test: it prints the coverage, it does not assert.
+// Usage: bench_recovery [--trials N] [--bootstrap B] [KIND...]
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "calibration/crystallization_fit.hpp"
+#include "calibration/dg_table_fit.hpp"
+#include "calibration/drift_fit.hpp"
+#include "calibration/pulse_train_fit.hpp"
+
+using namespace memcarlo;
+
+int main(int argc, char** argv) {
+  std::int64_t trials = 50, bootstrap = 200;
+  std::vector<std::string> kinds;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--trials") == 0 && i + 1 < argc) trials = std::atoll(argv[++i]);
+    else if (std::strcmp(argv[i], "--bootstrap") == 0 && i + 1 < argc) bootstrap = std::atoll(argv[++i]);
+    else kinds.emplace_back(argv[i]);
+  }
+  using Trial = std::function<std::vector<RecoveryCheck>(std::uint64_t, std::int64_t)>;
+  const std::vector<std::pair<std::string, Trial>> all = {
+      {"drift", recovery_trial_drift},
+  };
+  if (kinds.empty())
+    for (const auto& [k, t] : all) kinds.push_back(k);
+  for (const auto& kind : kinds) {
+    const Trial* trial = nullptr;
+    for (const auto& [k, t] : all)
+      if (k == kind) trial = &t;
+    if (!trial) {
+      fmt::print(stderr, "bench_recovery: unknown kind '{}'\n", kind);
+      return 1;
+    }
+    std::map<std::string, int> covered, total;
+    std::vector<std::string> order;
+    for (std::int64_t s = 1; s <= trials; ++s) {
+      for (const auto& c : (*trial)(static_cast<std::uint64_t>(s), bootstrap)) {
+        if (!total.count(c.key)) order.push_back(c.key);
+        total[c.key]++;
+        covered[c.key] += c.covered();
+      }
+      fmt::print(stderr, "\r{}: trial {}/{}", kind, s, trials);
+    }
+    fmt::print(stderr, "\n");
+    fmt::print("{}: coverage of the 95 % intervals over {} trials (bootstrap {})\n", kind, trials, bootstrap);
+    for (const auto& key : order) {
+      const double c = static_cast<double>(covered[key]) / total[key];
+      fmt::print("  {:<20} {:>3}/{:<3} = {:5.1f} %  {}\n", key, covered[key], total[key], 100 * c,
+                 c >= 0.9 ? "ok (>= 90 %)" : "BELOW 90 %");
+    }
+  }
+  return 0;
+}
