@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -502,16 +503,20 @@ CalibrationResult calibrate_drift_data(const CalibrationInput& input, const Drif
         const auto f = fit_drift_state(g, fit);
         const auto c = clip_values(f, g);
         std::copy(c.begin(), c.end(), out.begin());
-        std::vector<double> s(idx.size());
-        for (std::size_t k = 0; k < idx.size(); ++k) s[k] = nu[idx[k]];
-        const auto nf = fit_normal(s);
-        out[8] = nf.parameter("mean");
-        out[9] = nf.parameter("sigma");
+        // The normal and lognormal maximum-likelihood estimates in closed form (fit_normal and
+        // fit_lognormal would also run their goodness-of-fit tests, which cost more than the rest).
+        const auto mean_sd = [&](auto&& value) {
+          double m = 0, ss = 0;
+          for (auto k : idx) m += value(nu[k]);
+          m /= static_cast<double>(idx.size());
+          for (auto k : idx) ss += (value(nu[k]) - m) * (value(nu[k]) - m);
+          return std::pair{m, std::sqrt(ss / static_cast<double>(idx.size()))};
+        };
+        std::tie(out[8], out[9]) = mean_sd([](double v) { return v; });
         std::size_t j = 10;
         if (positive) {
-          const auto lf = fit_lognormal(s);
-          out[j++] = lf.parameter("mu");
-          out[j++] = lf.parameter("sigma");
+          std::tie(out[j], out[j + 1]) = mean_sd([](double v) { return std::log(v); });
+          j += 2;
         }
         double vs = 0;
         std::size_t vn = 0;
