@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   using Trial = std::function<std::vector<RecoveryCheck>(std::uint64_t, std::int64_t)>;
   const std::vector<std::pair<std::string, Trial>> all = {
       {"drift", recovery_trial_drift},
+      {"pulse_train", recovery_trial_pulse_train},
   };
   if (kinds.empty())
     for (const auto& [k, t] : all) kinds.push_back(k);
