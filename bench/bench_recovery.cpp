@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   const std::vector<std::pair<std::string, Trial>> all = {
       {"drift", recovery_trial_drift},
       {"pulse_train", recovery_trial_pulse_train},
+      {"dg_table", recovery_trial_dg_table},
   };
   if (kinds.empty())
     for (const auto& [k, t] : all) kinds.push_back(k);

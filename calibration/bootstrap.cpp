@@ -30,8 +30,13 @@ PercentileInterval percentile_interval(std::vector<double> values, double confid
   PercentileInterval r;
   if (static_cast<std::int64_t>(values.size()) < kMinBootstrap) return r;
   std::sort(values.begin(), values.end());
+  // The (B + 1) q-th order statistic (Davison & Hinkley, Bootstrap Methods and their
+  // Application (1997), eq. 5.8), interpolated between neighbours: with B = 200 and q = 0.025
+  // the 5.025th smallest of 200, slightly wider than the type-7 sample quantile, whose ends sit
+  // inside (1 - c)/2 and under-cover at the modest B used here.
   const auto quantile = [&](double q) {
-    const double h = q * static_cast<double>(values.size() - 1);
+    const double h = std::clamp(q * static_cast<double>(values.size() + 1) - 1.0, 0.0,
+                                static_cast<double>(values.size() - 1));
     const auto lo = static_cast<std::size_t>(std::floor(h));
     const std::size_t hi = std::min(lo + 1, values.size() - 1);
     return values[lo] + (h - static_cast<double>(lo)) * (values[hi] - values[lo]);

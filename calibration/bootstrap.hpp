@@ -76,8 +76,9 @@ BootstrapReplicates run_bootstrap(std::int64_t resamples, std::uint64_t seed, st
   return r;
 }
 
-// Percentile interval [q((1-c)/2), q((1+c)/2)] of `values` (type-7 quantiles, as numpy's
-// default), and their standard deviation. NaN if fewer than kMinBootstrap finite values.
+// Percentile interval of `values`: the ((B + 1)(1 - c)/2)-th and ((B + 1)(1 + c)/2)-th order
+// statistics of the B finite replicates (Davison & Hinkley 1997), linearly interpolated, and
+// their standard deviation. NaN if fewer than kMinBootstrap finite values.
 struct PercentileInterval {
   double low = kNaN, high = kNaN, standard_deviation = kNaN;
 };

@@ -11,6 +11,7 @@
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
 #include "core/rng.hpp"
+#include "physics/lut_device.hpp"
 #include "physics/memristor.hpp"
 #include "physics/pcm_crystallization.hpp"
 #include "physics/pcm_drift.hpp"
@@ -19,7 +20,7 @@ namespace memcarlo {
 
 namespace {
 
-constexpr const char* kModelNames[] = {"pcm-crystallization", "pcm-drift", "memristor"};
+constexpr const char* kModelNames[] = {"pcm-crystallization", "pcm-drift", "memristor", "lut"};
 
 // A device config and the protocol that exercises it share one key space.
 template <class Device, class Protocol>
@@ -36,6 +37,7 @@ struct SimulationConfig {
 using DriftSimulation = SimulationConfig<PcmDriftConfig, PcmDriftProtocol>;
 using CrystallizationSimulation = SimulationConfig<PcmCrystallizationConfig, PcmPulseTrain>;
 using MemristorSimulation = SimulationConfig<MemristorConfig, MemristorPulseTrain>;
+using LutSimulation = SimulationConfig<LutDeviceConfig, LutPulseTrain>;
 
 bool is_model_name(std::string_view name) {
   for (const char* m : kModelNames)
@@ -288,6 +290,42 @@ MeasurementFile simulate_memristor(const SimulationRequest& r, const std::string
   return f;
 }
 
+MeasurementFile simulate_lut(const SimulationRequest& r, const std::string& preset) {
+  LutSimulation sim;
+  configure(sim, r);
+  const LutPulseTrain& train = sim.protocol;
+  train.validate();
+  MC_VALIDATE(std::isfinite(sim.device.G0_S), "lut G0 = {} S must be finite", sim.device.G0_S);
+  check_output_size(r.devices, train.cycles * train.pulses_per_cycle, "cycles x pulses_per_cycle");
+  const LutModel model = LutModel::from_config(sim.device);
+  PulseTrainData p = make_pulse_train(r.devices, train.cycles, train.pulses_per_cycle);
+  for (std::int64_t c = 0; c < train.cycles; ++c)
+    p.polarity.push_back(static_cast<std::int64_t>(train.polarity(c)));
+  for_each_device(r, "lut", [&](std::int64_t i) {
+    run_lut_pulse_train(model, train, sim.device.G0_S, r.seed, static_cast<std::uint64_t>(i),
+                        device_slice(p, i));
+  });
+  check_finite(p.G.data, "lut");
+  const std::size_t n_sorted = model.table(Polarity::potentiation).rearranged_bins() +
+                               model.table(Polarity::depression).rearranged_bins();
+  const std::string rearranged =
+      n_sorted == 0 ? std::string()
+                    : fmt::format(" ({} bins of the tables had decreasing quantile values and were "
+                                  "sorted)", n_sorted);
+  MeasurementFile f = generated_file(r, preset, sim,
+      "empirical device sampling measured conditional step tables (Sandia CrossSim "
+      "lookup-table method)");
+  f.sets.push_back({"pulse_train",
+                    fmt::format("simulated empirical (lut) devices, not measured: each step drawn "
+                                "from {} or {}; {} cycles of {} pulses alternating potentiation "
+                                "and depression",
+                                model.table(Polarity::potentiation).origin(),
+                                model.table(Polarity::depression).origin(), train.cycles,
+                                train.pulses_per_cycle) + rearranged,
+                    std::move(p)});
+  return f;
+}
+
 std::vector<std::string> model_keys(std::string_view model) {
   std::vector<std::string> keys;
   for (const auto& info : simulation_models())
@@ -313,6 +351,11 @@ std::vector<SimulationModelInfo> simulation_models() {
                  "bulk-switching memristor potentiation/depression cycles; writes 'pulse_train'",
                  {"bulk", "neurosim"},
                  describe_params(MemristorSimulation{preset_memristor("bulk"), {}})});
+  out.push_back({"lut",
+                 "empirical device: every step drawn from measured dg_table lookup tables "
+                 "(potentiation_table, depression_table); writes 'pulse_train'",
+                 {"table"},
+                 describe_params(LutSimulation{})});
   return out;
 }
 
@@ -329,6 +372,7 @@ MeasurementFile simulate_measurements(const SimulationRequest& r) {
     if (r.model == "pcm-drift") return simulate_pcm_drift(r, preset);
     if (r.model == "pcm-crystallization") return simulate_pcm_crystallization(r, preset);
     if (r.model == "memristor") return simulate_memristor(r, preset);
+    if (r.model == "lut") return simulate_lut(r, preset);
   }
   std::vector<std::string> names;
   for (const auto& info : simulation_models()) names.push_back(info.name);

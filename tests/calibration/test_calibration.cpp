@@ -39,12 +39,12 @@ TEST_CASE("resample_indices is uniform over [0, n) and draws one value per index
   CHECK(chi2 < 27.9);
 }
 
-TEST_CASE("percentile_interval uses type-7 quantiles and the n-1 standard deviation") {
+TEST_CASE("percentile_interval takes the (B+1)q-th order statistics and the n-1 deviation") {
   std::vector<double> v;
-  for (int i = 1; i <= 101; ++i) v.push_back(i);
+  for (int i = 101; i >= 1; --i) v.push_back(i);
   const auto ci = percentile_interval(v, 0.9);
-  CHECK(ci.low == doctest::Approx(6.0).epsilon(1e-14));   // 1 + 0.05 * 100
-  CHECK(ci.high == doctest::Approx(96.0).epsilon(1e-14));
+  CHECK(ci.low == doctest::Approx(5.1).epsilon(1e-14));   // the 0.05 * 102 = 5.1th smallest
+  CHECK(ci.high == doctest::Approx(96.9).epsilon(1e-14));  // the 0.95 * 102 = 96.9th
   // sd of 1..101 = sqrt(101 * 102 / 12) with the n-1 divisor: sqrt(n(n+1)/12) for n = 101.
   CHECK(ci.standard_deviation == doctest::Approx(std::sqrt(101.0 * 102.0 / 12.0)).epsilon(1e-12));
   v.push_back(std::nan(""));
@@ -95,8 +95,8 @@ TEST_CASE("attach_intervals fills identified parameters and notes failures") {
   b.failures = 1;
   b.first_failure = "boom";
   attach_intervals(r, b);
-  CHECK(r.parameters[0].ci_low == doctest::Approx(0.975));  // 0.025 * 39
-  CHECK(r.parameters[0].ci_high == doctest::Approx(38.025));
+  CHECK(r.parameters[0].ci_low == doctest::Approx(0.025));  // the 0.025 * 41 = 1.025th of 0..39
+  CHECK(r.parameters[0].ci_high == doctest::Approx(38.975));
   CHECK(std::isnan(r.parameters[1].ci_low));
   CHECK(r.bootstrap_resamples == 40);
   REQUIRE(r.notes.size() == 1);

@@ -15,7 +15,10 @@ import h5py
 import numpy as np
 
 MEMCARLO = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/apps/memcarlo"
-MODELS = ["pcm-crystallization", "pcm-drift", "memristor"]
+MODELS = ["pcm-crystallization", "pcm-drift", "memristor"]  # run without a config
+# The empirical model `lut` needs two dg_table sets: the bundled ENODe tables.
+ENODE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data", "measured", "sandia_enode_lut.h5")
+LUT_SETS = ["--set", f"potentiation_table={ENODE}:potentiation", "--set", f"depression_table={ENODE}:depression"]
 
 
 def run(args, threads=None, cwd=None):
@@ -161,6 +164,43 @@ class Cli(unittest.TestCase):
             p.wait()
             self.assertFalse(os.path.exists(out))
             self.assertEqual([f for f in os.listdir(self.dir) if ".tmp-" in f], [])
+
+    def test_lut_samples_tables_reproducibly(self):
+        a, b, c = self.path("lut-1.h5"), self.path("lut-2.h5"), self.path("lut-other.h5")
+        for out, threads, seed in ((a, 1, "5"), (b, 2, "5"), (c, 2, "6")):
+            r = run(["device", "simulate", "lut", "--devices", "200", "--seed", seed, "--set", "cycles=4",
+                     "--set", "pulses_per_cycle=60", "--out", out] + LUT_SETS, threads)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        d = subprocess.run(["h5diff", a, b], capture_output=True, text=True)
+        self.assertEqual(d.returncode, 0, d.stdout + d.stderr)
+        self.assertEqual(subprocess.run(["h5diff", "-q", a, c]).returncode, 1)
+        with h5py.File(a, "r") as f:
+            g = f["pulse_train"]
+            self.assertEqual(g.attrs["kind"], "pulse_train")
+            self.assertEqual(g["G"].shape, (200, 4, 60))
+            self.assertEqual(list(g["polarity"][...]), [1, -1, 1, -1])
+            self.assertIn("potentiation_table", f.attrs["provenance"])
+            with h5py.File(ENODE, "r") as t:
+                lo, hi = t["potentiation/G_bins"][0], t["potentiation/G_bins"][-1]
+            G = g["G"][...]
+            self.assertTrue(np.all((G >= lo) & (G <= hi)))
+            # Potentiation raises and depression lowers the mean conductance.
+            self.assertGreater(G[:, 0, -1].mean(), G[:, 0, 0].mean())
+            self.assertLess(G[:, 1, -1].mean(), G[:, 1, 0].mean())
+
+    def test_bad_lut_input(self):
+        out = self.path("x.h5")
+        base = ["device", "simulate", "lut", "--devices", "5", "--out", out]
+        missing = self.path("missing.h5")
+        self.assert_fails(base + ["--set", f"potentiation_table={missing}:potentiation",
+                                  "--set", f"depression_table={ENODE}:depression"], "missing.h5: no such file", out)
+        self.assert_fails(base, "lut needs potentiation_table", out)
+        drift = self.path("drift.h5")
+        self.assertEqual(run(["device", "simulate", "pcm-drift", "--devices", "3", "--out", drift]).returncode, 0)
+        self.assert_fails(base + ["--set", f"potentiation_table={drift}:drift", "--set", f"depression_table={ENODE}:depression"],
+                          "drift.h5:drift is kind 'drift', but lut potentiation_table needs kind dg_table", out)
+        self.assert_fails(base + ["--set", f"potentiation_table={ENODE}:depression", "--set", f"depression_table={ENODE}:depression"],
+                          "has polarity -1, but lut potentiation_table needs potentiation", out)
 
     def make_drift_file(self, name, mutate):
         out = self.path(name)
