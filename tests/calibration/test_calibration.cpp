@@ -21,7 +21,7 @@ using memcarlo::test::contains;
 using memcarlo::test::message_of;
 using memcarlo::test::TempDir;
 
-TEST_CASE("resample_indices is uniform over [0, n) and draws one value per index") {
+TEST_CASE("resample_indices is uniform over 0 ... n-1 and draws one value per index") {
   // 200 000 indices over 10 cells: chi-square with 9 degrees of freedom; 27.9 is its 0.999
   // quantile, so a correct sampler fails this fixed-seed check with probability 0.001.
   RngStream rng(42, 0, bootstrap_stream::resample);
