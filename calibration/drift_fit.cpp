@@ -604,7 +604,7 @@ CalibrationResult calibrate_drift_data(const CalibrationInput& input, const Drif
     Plot p("Drift exponent versus state", "g = G_ref / g_max", "nu");
     p.x_scale(PlotScale::log);
     std::vector<double> gx, ny;
-    const std::size_t stride = std::max<std::size_t>(1, n / 4000);
+    const std::size_t stride = std::max<std::size_t>(1, n / 1500);
     for (std::size_t k = 0; k < n; k += stride) gx.push_back(e.G_ref_S[k] / g_max), ny.push_back(nu[k]);
     p.points("devices", gx, ny);
     std::vector<double> mx, my, ml, mh;

@@ -29,7 +29,7 @@ class Plot {
   Plot& add(PlotSeries s) { series_.push_back(std::move(s)); return *this; }
   Plot& line(std::string label, std::vector<double> x, std::vector<double> y, bool dashed = false);
   Plot& points(std::string label, std::vector<double> x, std::vector<double> y);
-  // The empirical CDF of `sample` as a step line.
+  // The empirical CDF of `sample` as a step line (at most 600 steps, at evenly spaced ranks).
   Plot& ecdf(std::string label, std::vector<double> sample);
 
   std::string svg(int width = 720, int height = 450) const;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on bundled defaults: install dependencies, build, import the public measured
-# data sets, simulate each device model, and print one summary table of everything.
+# data sets, simulate each device model, calibrate models on measured data (and simulate the
+# fitted parameters), and print one summary table of everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -20,7 +21,15 @@ fi
 "$memcarlo" device simulate pcm-crystallization --devices 10000 --seed 1 --out "$out/pcm_gst.h5"
 "$memcarlo" device simulate pcm-crystallization --preset cgst --devices 10000 --seed 1 --out "$out/pcm_cgst.h5"
 "$memcarlo" device simulate memristor --devices 10000 --seed 1 --out "$out/memristor.h5"
+# Calibrate on measured data and close the loop: fit, simulate with the fitted parameters.
+mkdir -p "$out/calibration"
+"$memcarlo" calibrate drift --in "$out/measured/stanford_rram_relaxation.h5:techB_relaxation" \
+  --out "$out/calibration/techB_drift.toml" --report "$out/calibration/techB_drift"
+"$memcarlo" device simulate pcm-drift --config "$out/calibration/techB_drift.toml" --devices 16000 \
+  --seed 1 --out "$out/calibration/techB_drift_simulated.h5" --quiet
+"$memcarlo" calibrate pulse_train --in "$out/measured/sandia_crosssim_pulse.h5" \
+  --out "$out/calibration/sandia_pulse.toml" --report "$out/calibration/sandia_pulse"
 echo
-"$memcarlo" summary "$out"/measured/*.h5 "$out"/*.h5
+"$memcarlo" summary "$out"/measured/*.h5 "$out"/*.h5 "$out"/calibration/*.h5
 echo
 echo "main: pipeline took $(( $(date +%s) - start )) s; outputs in $out/ (open them with h5py or HDFView; format in docs/hdf5-schema.md)"
