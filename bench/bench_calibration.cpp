@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
     t1 = std::min(t1, seconds_of([&] { run(big, false); }));
     set_threads(2);
     t2 = std::min(t2, seconds_of([&] { run(big, false); }));
+    fmt::print(stderr, "  run {}: best so far {:.3f} s (1 thread), {:.3f} s (2 threads)\n", r + 1, t1, t2);
   }
   fmt::print("drift calibration with {} bootstrap resamples: {:.3f} s on 1 thread, {:.3f} s on 2: "
              "speedup {:.2f}x (target >= 1.8x; the point fit before the bootstrap is serial)\n",

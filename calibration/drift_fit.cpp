@@ -117,8 +117,8 @@ DriftExponents fit_drift_exponents(const DriftData& d, const std::string& where)
 namespace {
 
 // Group statistics of the devices listed in `rows` (indices into e), shifted sums for accuracy.
-std::vector<DriftGroup> group_statistics(const DriftExponents& e, std::span<const std::uint32_t> rows,
-                                         double ln_g_max) {
+std::vector<DriftGroup> group_statistics(const DriftExponents& e, std::span<const double> ln_g,
+                                         std::span<const std::uint32_t> rows) {
   const auto G = static_cast<std::size_t>(e.n_groups);
   std::vector<double> n(G), s1(G), s2(G), lg(G);
   const double shift = e.nu[0];
@@ -128,7 +128,7 @@ std::vector<DriftGroup> group_statistics(const DriftExponents& e, std::span<cons
     n[k] += 1;
     s1[k] += v;
     s2[k] += v * v;
-    lg[k] += std::log(e.G_ref_S[r]) - ln_g_max;
+    lg[k] += ln_g[r];
   }
   std::vector<DriftGroup> out;
   for (std::size_t k = 0; k < G; ++k) {
@@ -430,7 +430,9 @@ CalibrationResult calibrate_drift_data(const CalibrationInput& input, const Drif
   const double g_max = *std::max_element(e.G_ref_S.begin(), e.G_ref_S.end());
   const double ln_g_max = std::log(g_max);
   const auto rows = all_rows(n);
-  const auto groups = group_statistics(e, rows, ln_g_max);
+  std::vector<double> ln_g(n);  // ln(G_ref / g_max) per device, once (not per resample)
+  for (std::size_t k = 0; k < n; ++k) ln_g[k] = std::log(e.G_ref_S[k]) - ln_g_max;
+  const auto groups = group_statistics(e, ln_g, rows);
   const auto fit = fit_drift_state(groups);
   const auto clips = clip_values(fit, groups);
 
@@ -499,7 +501,7 @@ CalibrationResult calibrate_drift_data(const CalibrationInput& input, const Drif
       options.bootstrap, options.seed, n_values, options.show_progress,
       [&](RngStream& rng, std::span<double> out) {
         const auto idx = resample_indices(n, rng);
-        const auto g = group_statistics(e, idx, ln_g_max);
+        const auto g = group_statistics(e, ln_g, idx);
         const auto f = fit_drift_state(g, fit);
         const auto c = clip_values(f, g);
         std::copy(c.begin(), c.end(), out.begin());
