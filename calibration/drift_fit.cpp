@@ -606,8 +606,14 @@ CalibrationResult calibrate_drift_data(const CalibrationInput& input, const Drif
     Plot p("Drift exponent versus state", "g = G_ref / g_max", "nu");
     p.x_scale(PlotScale::log);
     std::vector<double> gx, ny;
-    const std::size_t stride = std::max<std::size_t>(1, n / 1500);
-    for (std::size_t k = 0; k < n; k += stride) gx.push_back(e.G_ref_S[k] / g_max), ny.push_back(nu[k]);
+    // At most 1500 devices, spread by the golden ratio so that no level is skipped (a fixed
+    // stride would alias with the level cycle of the devices).
+    const std::size_t shown = std::min<std::size_t>(n, 1500);
+    for (std::size_t j = 0; j < shown; ++j) {
+      const double u = std::fmod(0.6180339887498949 * static_cast<double>(j), 1.0);
+      const auto k = shown == n ? j : static_cast<std::size_t>(u * static_cast<double>(n));
+      gx.push_back(e.G_ref_S[k] / g_max), ny.push_back(nu[k]);
+    }
     p.points("devices", gx, ny);
     std::vector<double> mx, my, ml, mh;
     for (const auto& g : groups) mx.push_back(std::exp(g.ln_g)), my.push_back(g.mean);

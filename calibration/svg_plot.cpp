@@ -133,6 +133,7 @@ std::string Plot::svg(int width, int height) const {
   o += fmt::format("<text transform=\"translate(18,{}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
                    top + ph / 2, escape(y_label_));
 
+  int legend_rows = 0;
   for (std::size_t k = 0; k < series_.size(); ++k) {
     const auto& s = series_[k];
     const char* colour = kPalette[k % std::size(kPalette)];
@@ -163,7 +164,8 @@ std::string Plot::svg(int width, int height) const {
       o += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\"{}/>\n", d,
                        colour, s.dashed ? " stroke-dasharray=\"6,4\"" : "");
     }
-    const double ly = top + 14 + 16 * static_cast<double>(k);
+    if (s.label.empty()) continue;  // a companion line (e.g. the second edge of a band)
+    const double ly = top + 14 + 16 * static_cast<double>(legend_rows++);
     o += fmt::format("<line x1=\"{:.2f}\" y1=\"{:.2f}\" x2=\"{:.2f}\" y2=\"{:.2f}\" stroke=\"{}\" "
                      "stroke-width=\"{}\"{}/><text x=\"{:.2f}\" y=\"{:.2f}\">{}</text>\n",
                      left + pw - 190, ly - 4, left + pw - 170, ly - 4, colour,

@@ -1,7 +1,7 @@
 // Small self-contained SVG line/scatter plots for calibration reports (measured vs fitted
 // curves and distributions). Output is plain SVG 1.1 that opens in any browser or in Inkscape;
 // no plotting library is needed at run time. Non-finite points (and non-positive ones on a
-// log axis) are skipped and break lines.
+// log axis) are skipped and break lines; series with an empty label get no legend entry.
 #pragma once
 
 #include <string>
