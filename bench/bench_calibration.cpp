@@ -33,11 +33,7 @@ int main(int argc, char** argv) {
   q.devices = 16384;
   q.seed = 1;
   q.show_progress = false;
-  CalibrationInput input;
-  input.file = "simulated";
-  input.group = "drift";
-  input.contents = simulate_measurements(q);
-  input.set = &input.contents.sets.front();
+  const CalibrationInput input = calibration_input(simulate_measurements(q), "drift", "simulated");
 
   const auto run = [&](std::int64_t resamples, bool round_trip) {
     CalibrationOptions o;

@@ -126,6 +126,22 @@ CalibrationInput select_calibration_input(const std::string& kind, const std::st
   return input;
 }
 
+CalibrationInput calibration_input(MeasurementFile contents, const std::string& group,
+                                   const std::string& file) {
+  CalibrationInput input;
+  input.file = file;
+  input.contents = std::move(contents);
+  MC_VALIDATE(!input.contents.sets.empty(), "{}: no data sets", file);
+  for (const auto& s : input.contents.sets)
+    if (group.empty() || s.name == group) {
+      input.set = &s;
+      break;
+    }
+  MC_VALIDATE(input.set != nullptr, "{}: no data set '{}'", file, group);
+  input.group = input.set->name;
+  return input;
+}
+
 CalibrationResult calibrate(const std::string& kind, const CalibrationInput& input,
                             const CalibrationOptions& options) {
   kind_info(kind);

@@ -111,6 +111,12 @@ struct CalibrationInput {
   std::string source() const { return file + ":" + group; }
 };
 
+// A CalibrationInput over data held in memory (simulated data, tests): the set called `group`,
+// or the first set if `group` is empty; `file` names the source in messages. (Move, do not
+// copy, the result: `set` points into `contents`.)
+CalibrationInput calibration_input(MeasurementFile contents, const std::string& group = {},
+                                   const std::string& file = "memory");
+
 // The calibration kinds, in `--help` order, with one line each and the data kinds they accept.
 struct CalibrationKindInfo {
   std::string name;

@@ -1046,11 +1046,8 @@ std::vector<RecoveryCheck> recovery_trial_dg_table(std::uint64_t seed, std::int6
   MemristorConfig base;
   base.sigma_c2c = 0.005;
   const MemristorModel model = MemristorModel::from_abstraction(truth, base);
-  CalibrationInput input;
-  input.file = "simulated";
-  input.group = "potentiation";
-  input.contents = memristor_dg_tables(model, {160, 2000, 0.05, 0.95}, seed);
-  input.set = &input.contents.sets.front();
+  const CalibrationInput input = calibration_input(
+      memristor_dg_tables(model, {160, 2000, 0.05, 0.95}, seed), "potentiation", "simulated");
   CalibrationOptions options;
   options.bootstrap = bootstrap;
   options.seed = seed;

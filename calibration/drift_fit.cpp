@@ -775,11 +775,7 @@ std::vector<RecoveryCheck> recovery_trial_drift(std::uint64_t seed, std::int64_t
   q.seed = seed;
   q.assignments = {"read_noise=false"};
   q.show_progress = false;
-  CalibrationInput input;
-  input.file = "simulated";
-  input.group = "drift";
-  input.contents = simulate_measurements(q);
-  input.set = &input.contents.sets.front();
+  const CalibrationInput input = calibration_input(simulate_measurements(q), "drift", "simulated");
   CalibrationOptions options;
   options.bootstrap = bootstrap;
   options.seed = seed + 1000003;

@@ -1693,11 +1693,7 @@ std::vector<RecoveryCheck> recovery_trial_pulse_train(std::uint64_t seed, std::i
   q.seed = seed;
   q.assignments = {"cycles=80", "pulses_per_cycle=32", "sigma_c2c=0.005", "sigma_read=0.01"};
   q.show_progress = false;
-  CalibrationInput input;
-  input.file = "simulated";
-  input.group = "pulse_train";
-  input.contents = simulate_measurements(q);
-  input.set = &input.contents.sets.front();
+  const CalibrationInput input = calibration_input(simulate_measurements(q), "pulse_train", "simulated");
   CalibrationOptions options;
   options.bootstrap = bootstrap;
   options.seed = seed + 1000003;

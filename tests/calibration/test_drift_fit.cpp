@@ -31,14 +31,7 @@ DriftData exact_drift(std::size_t n_dev) {
   return d;
 }
 
-CalibrationInput input_of(MeasurementFile f) {
-  CalibrationInput in;
-  in.file = "memory";
-  in.group = f.sets.front().name;
-  in.contents = std::move(f);
-  in.set = &in.contents.sets.front();
-  return in;
-}
+CalibrationInput input_of(MeasurementFile f) { return calibration_input(std::move(f)); }
 
 CalibrationOptions quick(std::int64_t bootstrap = 40) {
   CalibrationOptions o;

@@ -32,14 +32,7 @@ std::vector<double> curve(double a, double s, double A, std::size_t n) {
   return G;
 }
 
-CalibrationInput input_of(MeasurementFile f) {
-  CalibrationInput in;
-  in.file = "memory";
-  in.group = f.sets.front().name;
-  in.contents = std::move(f);
-  in.set = &in.contents.sets.front();
-  return in;
-}
+CalibrationInput input_of(MeasurementFile f) { return calibration_input(std::move(f)); }
 
 CalibrationInput pulse_train_input(PulseTrainData p) {
   MeasurementFile f;
