@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
       {"drift", recovery_trial_drift},
       {"pulse_train", recovery_trial_pulse_train},
       {"dg_table", recovery_trial_dg_table},
+      {"pcm-crystallization", recovery_trial_crystallization},
   };
   if (kinds.empty())
     for (const auto& [k, t] : all) kinds.push_back(k);

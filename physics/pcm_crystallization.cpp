@@ -92,6 +92,8 @@ PcmCrystallizationModel::PcmCrystallizationModel(const PcmCrystallizationConfig&
               "need 0 < T_glass < T_m, got T_glass = {} K", c.T_glass_K);
   MC_VALIDATE(positive(c.theta_deg) && c.theta_deg <= 180.0, "theta = {} deg must be in (0, 180]",
               c.theta_deg);
+  MC_VALIDATE(positive(c.nucleation_scale), "nucleation_scale = {} must be positive",
+              c.nucleation_scale);
   MC_VALIDATE(positive(c.T_amb_K) && c.T_amb_K < c.T_m_K,
               "T_amb = {} K must be positive and below T_m = {} K", c.T_amb_K, c.T_m_K);
   MC_VALIDATE(non_negative(c.R_th_K_per_W), "R_th = {} K/W must be >= 0", c.R_th_K_per_W);
@@ -185,9 +187,10 @@ double PcmCrystallizationModel::growth_velocity_m_s(double T_K) const {
   return rates(T_K).u_m_per_s;
 }
 
-// Steady-state classical nucleation, one site per formula unit: I = (γ Z / v_m) exp(−ΔG_c/kT)
+// Steady-state classical nucleation, one site per formula unit: I = s (γ Z / v_m) exp(−ΔG_c/kT)
 // (the attachment-site factor O_n ~ 4 n_c^(2/3) of the full CNT prefactor is taken as one; n_c
-// is only 3–6 formula units here). Wilson–Frenkel growth: u = λ γ (1 − exp(−Δg/kT)).
+// is only 3–6 formula units here), s = nucleation_scale (1 as published; a calibration knob).
+// Wilson–Frenkel growth: u = λ γ (1 − exp(−Δg/kT)).
 // One pass that shares the subexpressions: this runs once per pulse.
 PcmRates PcmCrystallizationModel::rates(double T_K) const {
   PcmRates r;
@@ -201,7 +204,7 @@ PcmRates PcmCrystallizationModel::rates(double T_K) const {
   const double barrier = 16.0 * kPi / 3.0 * nucleation_geometry_ / (dg * dg);
   const double gamma = jump_frequency_per_s(T_K);
   const double Z = std::sqrt(dg / (6.0 * kPi * kT * n_c));
-  r.I_per_m3_s = gamma * Z / c.v_m_m3 * std::exp(-barrier / kT);
+  r.I_per_m3_s = c.nucleation_scale * (gamma * Z / c.v_m_m3 * std::exp(-barrier / kT));
   r.u_m_per_s = c.lambda_m * gamma * -std::expm1(-dg / kT);
   r.r_c_m = 2.0 * c.sigma_J_m2 / dGv;
   return r;

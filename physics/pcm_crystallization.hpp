@@ -50,6 +50,10 @@ struct PcmCrystallizationConfig {
   double fragility = 140.0;     // MYEGA fragility index m
   double T_glass_K = 534.0;     // below it the glass is Arrhenius with E_a
   double theta_deg = 130.0;     // wetting angle of heterogeneous nucleation
+  // Dimensionless factor on the nucleation rate I; 1 = classical nucleation theory as published.
+  // A calibration knob (calibration/crystallization_fit.hpp): the CNT prefactor is uncertain by
+  // orders of magnitude (attachment sites, the O_n ~ 4 n_c^(2/3) factor taken as one below).
+  double nucleation_scale = 1.0;
   // Cell and thermal model: the dome is isothermal at T = T_amb + R_th P during a pulse.
   double T_amb_K = 300.0;          // ambient temperature (assumption)
   double R_th_K_per_W = 2.0e6;     // thermal resistance (assumption: 0.15 mW -> 600 K)
@@ -80,6 +84,7 @@ struct PcmCrystallizationConfig {
     v(ParamInfo{"fragility", "1", "MYEGA fragility index m [arXiv:2107.02035]"}, fragility);
     v(ParamInfo{"T_glass", "K", "MYEGA viscosity above, Arrhenius (E_a) below [arXiv:2107.02035]"}, T_glass_K);
     v(ParamInfo{"theta", "deg", "wetting angle of heterogeneous nucleation [arXiv:2107.02035]"}, theta_deg);
+    v(ParamInfo{"nucleation_scale", "1", "factor on the nucleation rate I, 1 = classical nucleation theory as published [arXiv:2107.02035]; a calibration knob"}, nucleation_scale);
     v(ParamInfo{"T_amb", "K", "ambient temperature (assumption)"}, T_amb_K);
     v(ParamInfo{"R_th", "K/W", "thermal resistance, T = T_amb + R_th P (assumption: 0.15 mW gives 600 K)"}, R_th_K_per_W);
     v(ParamInfo{"radius", "m", "radius of the hemispherical amorphous dome (assumption)"}, radius_m);

@@ -45,7 +45,9 @@ SIMULATED = [
     ("simulated_memristor", "pulse_train", "memristor", 16, ["cycles=20", "sigma_read=0.005"], "pulse_train",
      "memristor preset bulk, 16 devices x 20 cycles, read noise 0.5 %: truth known"),
     ("simulated_pcm_crystallization", "pcm-crystallization", "pcm-crystallization", 400, [], "pulses_to_set",
-     "pcm-crystallization preset gst, 400 devices: truth known"),
+     "pcm-crystallization preset gst, 400 devices, pulses-to-SET: truth known"),
+    ("simulated_pcm_crystallization_train", "pcm-crystallization", "pcm-crystallization", 400, [], "pulse_train",
+     "pcm-crystallization preset gst, 400 devices, conductance after every pulse: truth known"),
 ]
 
 

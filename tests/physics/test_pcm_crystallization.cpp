@@ -922,7 +922,7 @@ TEST_CASE("every config parameter has a unit-bearing key and a citation or 'assu
       CHECK(
           (p.doc.find('[') != std::string::npos || p.doc.find("assumption") != std::string::npos));
     }
-    CHECK(keys.size() == 23);
+    CHECK(keys.size() == 24);
     // The echoed config reads back to the same model.
     PcmCrystallizationConfig back;
     apply_table(back, toml::parse(to_toml(c)), "roundtrip");
