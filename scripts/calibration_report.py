@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 MEASURED = "data/measured"
@@ -110,7 +109,8 @@ def main():
     root = os.path.join(args.docs, "calibration")
     os.makedirs(root, exist_ok=True)
     env = dict(os.environ, MEMCARLO_QUIET="1")
-    tmp = tempfile.mkdtemp(prefix="memcarlo_calibration_")
+    tmp = os.path.join("build", "calibration-data")  # simulated inputs (named in the reports)
+    os.makedirs(tmp, exist_ok=True)
     jobs = [(run, kind, spec, what) for run, kind, spec, what in RUNS]
     for run, kind, model, devices, sets, group, what in SIMULATED:
         data = os.path.join(tmp, run + ".h5")
@@ -151,7 +151,6 @@ def main():
         with open(os.path.join(out_dir, "report.json"), "w") as f:
             json.dump(rep, f, indent=1)
         body += section(run, what, rep, seconds, f"calibration/{run}")
-    shutil.rmtree(tmp, ignore_errors=True)
 
     head = [
         "# Calibration results",
