@@ -44,13 +44,17 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "bench_recovery: unknown kind '{}'\n", kind);
       return 1;
     }
-    std::map<std::string, int> covered, total;
+    std::map<std::string, int> covered, total, below, above;
+    std::map<std::string, double> z_sum;  // (estimate - truth) / (interval width / 3.92)
     std::vector<std::string> order;
     for (std::int64_t s = first_seed; s < first_seed + trials; ++s) {
       for (const auto& c : (*trial)(static_cast<std::uint64_t>(s), bootstrap)) {
         if (!total.count(c.key)) order.push_back(c.key);
         total[c.key]++;
         covered[c.key] += c.covered();
+        below[c.key] += c.truth < c.ci_low;
+        above[c.key] += c.truth > c.ci_high;
+        z_sum[c.key] += (c.estimate - c.truth) / ((c.ci_high - c.ci_low) / 3.92);
       }
       fmt::print(stderr, "\r{}: trial {}/{}", kind, s - first_seed + 1, trials);
     }
@@ -59,8 +63,10 @@ int main(int argc, char** argv) {
                trials, first_seed, first_seed + trials - 1, bootstrap);
     for (const auto& key : order) {
       const double c = static_cast<double>(covered[key]) / total[key];
-      fmt::print("  {:<20} {:>3}/{:<3} = {:5.1f} %  {}\n", key, covered[key], total[key], 100 * c,
-                 c >= 0.9 ? "ok (>= 90 %)" : "BELOW 90 %");
+      fmt::print("  {:<20} {:>3}/{:<3} = {:5.1f} %  {:<12}  misses: truth below {:>2}, above {:>2};"
+                 " mean bias {:+.2f} interval-SE\n", key, covered[key], total[key], 100 * c,
+                 c >= 0.9 ? "ok (>= 90 %)" : "BELOW 90 %", below[key], above[key],
+                 z_sum[key] / total[key]);
     }
   }
   return 0;

@@ -58,6 +58,9 @@ constexpr double kMaxVarianceInflation = 1e6;
 constexpr double kMinResamplesPerMoment = 5;
 // Optimiser: evaluations of the pilot and of the refinement, and Gauss-Newton steps at most.
 constexpr int kPilotEvaluations = 80, kRefineEvaluations = 40, kGaussNewtonSteps = 8;
+// Gauss-Newton corrections of each bootstrap replicate beyond the linear step (one full
+// simulation each).
+constexpr int kBootstrapCorrections = 1;
 // Parameter boxes around the starting values (natural units): the pulse's temperature rise
 // R_th P within a factor kThermalBox, nucleation_scale within kNucleationBox, R_th_d2d within
 // [kD2dMin, kD2dMax].
@@ -1113,10 +1116,23 @@ CalibrationResult calibrate_crystallization(const CalibrationInput& input,
         const auto m_b = design.moments(totals_of(data_stats, S, &idx));
         const auto sidx = resample_indices(static_cast<std::size_t>(simulator.units()), rng);
         const auto s_b = design.moments(totals_of(sim_stats, S, &sidx));
-        std::vector<double> x = theta;
-        for (std::size_t p = 0; p < P; ++p)
-          for (std::size_t j = 0; j < M; ++j)
-            x[p] += A(p, j) * ((m_b[j] - m_data[j]) - (s_b[j] - m_sim[j]));
+        // The replicate solves m_sim(x) - m_sim(theta) = target. The linear step alone gives
+        // intervals symmetric in ln theta; the moments are curved in theta (the estimate of R_th
+        // from pulse trains is skewed), so Gauss-Newton corrections on the full simulation
+        // (common random numbers, same A) carry that curvature into the percentile interval.
+        std::vector<double> target(M);
+        for (std::size_t j = 0; j < M; ++j) target[j] = (m_b[j] - m_data[j]) - (s_b[j] - m_sim[j]);
+        std::vector<double> x = theta, reached(M, 0.0);
+        for (int correction = 0; correction <= kBootstrapCorrections; ++correction) {
+          if (correction > 0) {
+            const auto m_x = design.moments(totals_of(simulator.simulate(x), S));
+            for (std::size_t j = 0; j < M; ++j) reached[j] = m_x[j] - m_sim[j];
+          }
+          for (std::size_t p = 0; p < P; ++p) {
+            for (std::size_t j = 0; j < M; ++j) x[p] += A(p, j) * (target[j] - reached[j]);
+            x[p] = std::clamp(x[p], lower[p], upper[p]);
+          }
+        }
         for (std::size_t p = 0; p < P; ++p) out[p] = std::exp(x[p]);
         out[P] = T_amb + std::exp(x[0]) * P_W;
       });
@@ -1436,10 +1452,12 @@ CalibrationResult calibrate_crystallization(const CalibrationInput& input,
       "whole nuclei put into the simulated moments. Uncertainty: the sandwich "
       "(1 + 1/S)(G'WG)^-1 G'W Omega W G (G'WG)^-1 with S = {} and Omega the bootstrap covariance "
       "of the data moments ({} resamples of devices); the intervals are percentile intervals of "
-      "the linearised estimator theta_b = theta_hat + (G'WG)^-1 G'W ((m_b - m_data) - (s_b - "
-      "m_sim)), with m_b the moments of bootstrap resample b of the devices and s_b those of a "
-      "resample of the simulated devices (the 1/S term), since refitting every resample would "
-      "cost hundreds of fits. Identification: at one pulse power the pulse temperature (R_th) "
+      "the bootstrap estimates theta_b that solve m_sim(theta_b) - m_sim(theta_hat) = "
+      "(m_b - m_data) - (s_b - m_sim), with m_b the moments of bootstrap resample b of the "
+      "devices and s_b those of a resample of the simulated devices (the 1/S term): the linear "
+      "step theta_hat + (G'WG)^-1 G'W (...) followed by one Gauss-Newton correction on the full "
+      "simulation, which carries the curvature of the moments in theta (a skewed R_th) into the "
+      "intervals at one simulation per resample instead of a refit. Identification: at one pulse power the pulse temperature (R_th) "
       "sets the growth velocity and so the time scale of the switching, and nucleation_scale "
       "sets how many grains start and so its shape and spread; {}. E_a, radius_d2d and "
       "power_c2c are not identified by such data and are held at their assumed values (see "

@@ -114,6 +114,8 @@ def main():
     jobs = [(run, kind, spec, what) for run, kind, spec, what in RUNS]
     for run, kind, model, devices, sets, group, what in SIMULATED:
         data = os.path.join(tmp, run + ".h5")
+        what += f" (`memcarlo device simulate {model} --devices {devices} --seed 7" + \
+                "".join(f" --set {s}" for s in sets) + "`)"
         jobs.append((run, kind, (model, devices, sets, data, group), what))
     body = []
     for run, kind, spec, what in jobs:
@@ -131,8 +133,6 @@ def main():
             r = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if r.returncode != 0:
                 sys.exit(f"calibration_report: {' '.join(cmd)} failed: {r.stderr.strip()}")
-            what += f" (`memcarlo device simulate {model} --devices {devices} --seed 7" + \
-                    "".join(f" --set {s}" for s in sets) + "`)"
             spec = f"{data}:{group}"
         shutil.rmtree(out_dir, ignore_errors=True)
         cmd = [memcarlo, "calibrate", kind, "--in", spec, "--out", os.path.join(out_dir, "params.toml"),
