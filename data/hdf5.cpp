@@ -76,6 +76,8 @@ void check(herr_t status, const Group& g, const std::string& name, const char* w
 template <class T>
 hid_t native_type() {
   if constexpr (std::is_same_v<T, double>) return H5T_NATIVE_DOUBLE;
+  else if constexpr (std::is_same_v<T, float>) return H5T_NATIVE_FLOAT;
+  else if constexpr (std::is_same_v<T, std::uint8_t>) return H5T_NATIVE_UINT8;
   else return H5T_NATIVE_INT64;
 }
 
@@ -128,11 +130,15 @@ NdArray<T> read_array(const Group& g, const std::string& name) {
               H5Dclose);
   Handle type(check(H5Dget_type(dset.get()), g, name, "cannot read type"), H5Tclose);
   const H5T_class_t cls = H5Tget_class(type.get());
-  const bool want_float = std::is_same_v<T, double>;
+  const bool want_float = std::is_floating_point_v<T>;
   if (want_float && cls != H5T_FLOAT && cls != H5T_INTEGER)
     throw FileError(g.file(), g.object_path(name), "dataset is not numeric");
   if (!want_float && cls != H5T_INTEGER)
     throw FileError(g.file(), g.object_path(name), "dataset is not integer");
+  if constexpr (std::is_same_v<T, std::uint8_t>) {
+    if (H5Tget_size(type.get()) != 1 || H5Tget_sign(type.get()) != H5T_SGN_NONE)
+      throw FileError(g.file(), g.object_path(name), "dataset is not 8-bit unsigned integer");
+  }
   Handle space(check(H5Dget_space(dset.get()), g, name, "cannot read dataspace"), H5Sclose);
   const int rank = H5Sget_simple_extent_ndims(space.get());
   check(static_cast<hid_t>(rank), g, name, "cannot read rank");
@@ -334,12 +340,30 @@ void Group::write(const std::string& name, const NdArray<std::int64_t>& array,
   write_array(*this, name, array, options);
 }
 
+void Group::write(const std::string& name, const NdArray<std::uint8_t>& array,
+                  const DatasetOptions& options) {
+  write_array(*this, name, array, options);
+}
+
+void Group::write(const std::string& name, const NdArray<float>& array,
+                  const DatasetOptions& options) {
+  write_array(*this, name, array, options);
+}
+
 NdArray<double> Group::read_double(const std::string& name) const {
   return read_array<double>(*this, name);
 }
 
 NdArray<std::int64_t> Group::read_int(const std::string& name) const {
   return read_array<std::int64_t>(*this, name);
+}
+
+NdArray<std::uint8_t> Group::read_uint8(const std::string& name) const {
+  return read_array<std::uint8_t>(*this, name);
+}
+
+NdArray<float> Group::read_float(const std::string& name) const {
+  return read_array<float>(*this, name);
 }
 
 std::vector<std::size_t> Group::dataset_shape(const std::string& name) const {

