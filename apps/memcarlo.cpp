@@ -22,6 +22,8 @@
 #include "data/measurements.hpp"
 #include "data/summary.hpp"
 #include "physics/simulate.hpp"
+#include "training/model.hpp"
+#include "training/trainer.hpp"
 
 namespace mc = memcarlo;
 namespace fs = std::filesystem;
@@ -120,6 +122,20 @@ void print_calibration(const mc::CalibrationResult& r) {
   for (const auto& n : r.notes) fmt::print("  note: {}\n", n);
 }
 
+std::string train_help() {
+  std::string out =
+      "\nEvery key of a run (RUN.toml holds them under [train]; a flag or --set key=value\n"
+      "overrides the file; units: '1' = dimensionless):\n";
+  for (const auto& p : mc::describe_params(mc::training::TrainConfig{}))
+    out += fmt::format("  {:<16} {:>4}  default {:<10} {}\n", p.key, p.unit.empty() ? "-" : p.unit,
+                       p.default_value, p.doc);
+  out += "\nReplica i uses the random streams of (seed, i) and runs on one thread: the results do\n"
+         "not depend on --threads. The results HDF5 holds per-epoch curves, final accuracies,\n"
+         "throughput, the echoed config and model, and the final weights (docs/training.md).\n"
+         "Datasets come from `bash scripts/fetch_datasets.sh` (docs/datasets.md).\n";
+  return out;
+}
+
 std::string command_line(int argc, char** argv) {
   std::string s = "memcarlo";
   for (int i = 1; i < argc; ++i) s += fmt::format(" {}", argv[i]);
@@ -194,6 +210,41 @@ int main(int argc, char** argv) {
   calibrate_cmd->add_flag("--quiet", calibrate_quiet, "no progress output");
   calibrate_cmd->footer(calibration_help());
 
+  // train
+  auto* train_cmd = app.add_subcommand(
+      "train", "Train a network (MLP, LeNet-5, VGG-16) on MNIST, Fashion-MNIST or CIFAR-10 by "
+               "backprop, DFA or a hybrid; replicas in parallel");
+  std::string train_config, train_out, print_model;
+  std::vector<std::string> train_sets;
+  bool train_quiet = false;
+  // Flags that set a key of the run; given ones override RUN.toml.
+  const std::vector<std::pair<std::string, std::string>> train_flags = {
+      {"model", "mlp, lenet5, vgg16, or a model TOML file"},
+      {"dataset", "mnist, fashion-mnist or cifar10"},
+      {"rule", "bp, dfa or hybrid"},
+      {"epochs", "training epochs"},
+      {"batch", "mini-batch size"},
+      {"lr", "learning rate"},
+      {"seed", "master seed"},
+      {"replicas", "independent replicas, in parallel"},
+      {"width", "channel/width multiplier (VGG-16 at 1/4: 0.25)"},
+      {"widths", "mlp hidden widths, e.g. 800,800"},
+  };
+  std::vector<std::string> train_flag_values(train_flags.size());
+  train_cmd->add_option("--config", train_config, "RUN.toml with a [train] table");
+  for (std::size_t i = 0; i < train_flags.size(); ++i)
+    train_cmd->add_option("--" + train_flags[i].first, train_flag_values[i], train_flags[i].second);
+  train_cmd->add_option("--threads", threads, "OpenMP threads (replicas run one per thread)")
+      ->check(CLI::Range(0, 1024));
+  train_cmd->add_option("--out", train_out, "results .h5 file (written atomically)");
+  train_cmd->add_option("--set", train_sets, "override one key (repeatable): --set key=value")
+      ->expected(1)
+      ->take_all();
+  train_cmd->add_option("--print-model", print_model,
+                        "print a built-in model's TOML (mlp, lenet5, vgg16) and exit");
+  train_cmd->add_flag("--quiet", train_quiet, "no progress output");
+  train_cmd->footer(train_help());
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -248,6 +299,51 @@ int main(int argc, char** argv) {
         fmt::print("wrote {}{}\n", calibrate_out, report_dir.empty() ? "" : " and " + report_dir + "/");
       }
       return 0;
+    }
+    if (*train_cmd) {
+      namespace tr = mc::training;
+      tr::TrainConfig config;
+      if (!print_model.empty()) {
+        fmt::print("{}", tr::builtin_model_toml(print_model, {800, 800}, "tanh"));
+        return 0;
+      }
+      if (!train_config.empty()) {
+        const toml::table file = mc::load_toml_file(train_config);
+        for (const auto& [key, node] : file)
+          MC_VALIDATE(key.str() == "train" && node.is_table(),
+                      "{}: unexpected key '{}' (the run's keys belong in a [train] table)",
+                      train_config, key.str());
+        if (const auto* t = file["train"].as_table()) mc::apply_table(config, *t, train_config);
+      }
+      for (std::size_t i = 0; i < train_flags.size(); ++i)
+        if (!train_flag_values[i].empty())
+          mc::set_param_from_text(config, train_flags[i].first, train_flag_values[i],
+                                  "--" + train_flags[i].first);
+      for (const auto& a : train_sets) mc::apply_assignment(config, a);
+      MC_VALIDATE(!train_out.empty(), "train needs --out FILE.h5 for the results");
+      tr::validate(config);
+      mc::h5::check_output_path(train_out);  // before the work, not after it
+      tr::TrainOptions options;
+      options.show_progress = !train_quiet;
+      const auto result = tr::run_training(config, options);
+      tr::write_results(train_out, result, command_line(argc, argv));
+      if (!train_quiet) {
+        for (std::size_t i = 0; i < result.replicas.size(); ++i) {
+          const auto& r = result.replicas[i];
+          fmt::print("replica {}: {} after {} epochs, test accuracy {:.4f}\n", i, r.status,
+                     r.epochs.size(), r.final_test_accuracy);
+        }
+        fmt::print("{:.0f} training samples/s over {:.1f} s; wrote {}\n", result.samples_per_second,
+                   result.wall_seconds, train_out);
+      }
+      int diverged = 0;
+      for (std::size_t i = 0; i < result.replicas.size(); ++i) {
+        if (!result.replicas[i].diverged) continue;
+        ++diverged;
+        fmt::print(stderr, "memcarlo: error: replica {} {} (recorded in {})\n", i,
+                   result.replicas[i].status, train_out);
+      }
+      return diverged ? 3 : 0;
     }
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "memcarlo: error: out of memory: reduce --devices or the pulses/times per device\n");

@@ -131,6 +131,22 @@ void apply_table(Config& config, const toml::table& table, std::string_view orig
   }
 }
 
+// One key from command-line text: string keys take the text as it is (so --widths 32 or a path
+// stays a string); other keys parse it as a TOML value.
+template <class Config>
+void set_param_from_text(Config& config, const std::string& key, const std::string& text,
+                         std::string_view origin) {
+  bool is_string = false;
+  config.visit([&](const ParamInfo& info, auto& member) {
+    if (info.key == key) is_string = std::is_same_v<std::decay_t<decltype(member)>, std::string>;
+  });
+  if (is_string) {
+    set_param(config, key, toml::value<std::string>(text), origin);
+    return;
+  }
+  apply_table(config, parse_assignment(key + "=" + text), origin);
+}
+
 // `key=value` from the command line.
 template <class Config>
 void apply_assignment(Config& config, std::string_view assignment) {

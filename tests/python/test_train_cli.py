@@ -1,0 +1,126 @@
+#!/usr/bin/python3
+"""End-to-end tests of `memcarlo train` on the real MNIST cache (fetched by scripts/setup.sh):
+identical weights and accuracies with one and two threads, a results file that opens in h5py
+with units, flags overriding RUN.toml, and clear errors that leave nothing behind for a missing
+dataset, an inconsistent model TOML and a bad key; a diverging run stops and says why in its file.
+
+Usage: /usr/bin/python3 test_train_cli.py PATH_TO_MEMCARLO
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import h5py
+import numpy as np
+
+MEMCARLO = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/apps/memcarlo"
+# A small slice of MNIST keeps each run to a few seconds.
+SMALL = ["--set", "train_samples=2048", "--set", "test_samples=500", "--quiet"]
+
+
+def run(args):
+    return subprocess.run([MEMCARLO] + args, capture_output=True, text=True)
+
+
+class Train(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def path(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def train(self, out, *extra):
+        if "--epochs" not in extra:
+            extra = ("--epochs", "2", *extra)
+        r = run(["train", "--out", out, *SMALL, *extra])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return out
+
+    def assert_fails(self, args, expect_in, outputs=(), code=None):
+        r = run(args)
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        if code is not None:
+            self.assertEqual(r.returncode, code, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith("memcarlo: error:"), lines[0])
+        self.assertIn(expect_in, lines[0])
+        for out in outputs:
+            self.assertFalse(os.path.exists(out), f"{out} left behind")
+
+    def test_threads_do_not_change_results(self):
+        for rule in ("bp", "dfa"):
+            a = self.train(self.path(f"{rule}1.h5"), "--model", "mlp", "--widths", "64,32",
+                           "--rule", rule, "--replicas", "2", "--threads", "1", "--lr", "0.02")
+            b = self.train(self.path(f"{rule}2.h5"), "--model", "mlp", "--widths", "64,32",
+                           "--rule", rule, "--replicas", "2", "--threads", "2", "--lr", "0.02")
+            with h5py.File(a) as fa, h5py.File(b) as fb:
+                for rep in ("000", "001"):
+                    wa, wb = fa[f"replicas/{rep}/weights"], fb[f"replicas/{rep}/weights"]
+                    self.assertEqual(sorted(wa), sorted(wb))
+                    for name in wa:
+                        self.assertTrue(np.array_equal(wa[name][()], wb[name][()]), name)
+                    for curve in ("train_loss", "test_accuracy"):
+                        self.assertTrue(np.array_equal(fa[f"replicas/{rep}/{curve}"][()],
+                                                       fb[f"replicas/{rep}/{curve}"][()]))
+                acc = fa["summary/final_test_accuracy"][()]
+                # Replicas differ (their seeds are (seed, i)) and learn (chance is 0.1).
+                self.assertNotEqual(acc[0], acc[1])
+                self.assertTrue(np.all(acc > 0.5), acc)
+
+    def test_results_file_and_config(self):
+        run_toml = self.path("run.toml")
+        with open(run_toml, "w") as f:
+            f.write('[train]\nmodel = "lenet5"\nlr = 0.01\nepochs = 5\nbatch = 32\n')
+        out = self.train(self.path("lenet.h5"), "--config", run_toml, "--epochs", "1")
+        with h5py.File(out) as f:
+            self.assertEqual(f.attrs["format"], "memcarlo-train")
+            config = f.attrs["config"]
+            self.assertIn("lr = 0.01", config)
+            self.assertIn("epochs = 1", config)  # the flag wins over the file
+            self.assertIn("batch = 32", config)
+            self.assertEqual(f.attrs["parameters"], 61706)
+            self.assertEqual(f["replicas/000/test_accuracy"].shape, (1,))
+            self.assertEqual(f["replicas/000/epoch_time_s"].attrs["units"], "s")
+            self.assertEqual(f["replicas/000"].attrs["status"], "completed")
+            self.assertIn("type = \"conv2d\"", f.attrs["model_toml"])
+
+    def test_bad_input(self):
+        out = self.path("never.h5")
+        self.assert_fails(["train", "--out", out, "--dataset", "mnist", "--set", f"data_dir={self.path('none')}"],
+                          "fetch_datasets.sh", [out])
+        model = self.path("bad.toml")
+        with open(model, "w") as f:
+            f.write('[[layers]]\ntype = "flatten"\n[[layers]]\ntype = "dense"\nin_features = 400\nout_features = 10\n')
+        self.assert_fails(["train", "--out", out, "--model", model, *SMALL],
+                          "in_features = 400, but the layer before gives 784 features", [out])
+        self.assert_fails(["train", "--out", out, "--set", "learning_rate=0.1"], "unknown key 'learning_rate'", [out])
+        self.assert_fails(["train", "--out", out, "--rule", "hybrid", *SMALL], "block_rules", [out])
+        self.assert_fails(["train", "--out", out, "--rule", "hybrid", "--set", "block_rules=dfa,bp", *SMALL],
+                          "the model has 5 blocks", [out])
+
+    def test_diverging_run_is_recorded(self):
+        out = self.path("diverged.h5")
+        r = run(["train", "--out", out, *SMALL, "--model", "mlp", "--widths", "32", "--lr", "1e6",
+                 "--set", "momentum=0.99"])
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("diverged", r.stderr)
+        with h5py.File(out) as f:
+            status = f["replicas/000"].attrs["status"]
+            self.assertTrue(status.startswith("diverged: batch loss"), status)
+            self.assertEqual(f["summary/diverged"][0], 1)
+            for curve in ("train_loss", "test_accuracy"):
+                self.assertTrue(np.all(np.isfinite(f[f"replicas/000/{curve}"][()])))
+
+    def test_help_lists_every_key(self):
+        r = run(["train", "--help"])
+        self.assertEqual(r.returncode, 0)
+        for key in ("block_rules", "feedback", "replicas", "weight_decay", "schedule"):
+            self.assertIn(key, r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1], verbosity=2)

@@ -1,0 +1,217 @@
+#include "training/network.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "core/distributions.hpp"
+#include "training/gemm.hpp"
+
+namespace memcarlo::training {
+
+BlockRule parse_block_rule(const std::string& name) {
+  if (name == "bp" || name == "backprop") return BlockRule::backprop;
+  if (name == "dfa") return BlockRule::dfa;
+  if (name == "frozen") return BlockRule::frozen;
+  throw InputError(fmt::format("unknown block rule '{}': use bp, dfa or frozen", name));
+}
+
+std::string block_rule_name(BlockRule rule) {
+  switch (rule) {
+    case BlockRule::backprop: return "bp";
+    case BlockRule::dfa: return "dfa";
+    case BlockRule::frozen: return "frozen";
+  }
+  return "?";
+}
+
+FeedbackLayout parse_feedback_layout(const std::string& name) {
+  if (name == "per_layer" || name == "per-layer") return FeedbackLayout::per_layer;
+  if (name == "merged") return FeedbackLayout::merged;
+  throw InputError(fmt::format("unknown feedback layout '{}': use per_layer or merged", name));
+}
+
+Tensor GaussianFeedback::generate(std::size_t rows, std::size_t cols, RngStream& rng) const {
+  Tensor B({rows, cols});
+  for (float& v : B.data) v = static_cast<float>(NormalDistribution::standard(rng));
+  return B;
+}
+
+Network::Network(std::vector<LayerPtr> layers, Shape input, std::size_t classes)
+    : layers_(std::move(layers)), input_(std::move(input)), classes_(classes) {
+  MC_VALIDATE(!layers_.empty(), "a network needs at least one layer");
+  shapes_.push_back(input_);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    try {
+      shapes_.push_back(layers_[i]->output_shape(shapes_.back()));
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("layer {} ({}): {}", i + 1, layers_[i]->kind(), e.what()));
+    }
+    if (layers_[i]->is_linear()) block_start_.push_back(i);
+  }
+  MC_VALIDATE(!block_start_.empty(), "the network has no dense or conv2d layer to train");
+  MC_VALIDATE(shapes_.back() == Shape{classes_},
+              "the network ends in shape {}, but the data set has {} classes: the last layer "
+              "must give {} logits",
+              shape_string(shapes_.back()), classes_, classes_);
+  acts_.resize(layers_.size());
+  grads_.resize(layers_.size());
+  rules_.assign(blocks(), BlockRule::backprop);
+  set_rules(rules_);
+}
+
+std::size_t Network::block_output_size(std::size_t b) const {
+  const std::size_t end = b + 1 < blocks() ? block_start_[b + 1] : layers_.size();
+  return shape_size(shapes_[end]);
+}
+
+std::vector<Parameter*> Network::parameters() {
+  std::vector<Parameter*> out;
+  for (auto& l : layers_)
+    for (auto& p : l->parameters()) out.push_back(&p);
+  return out;
+}
+
+std::vector<Parameter*> Network::block_parameters(std::size_t b) {
+  std::vector<Parameter*> out;
+  const std::size_t end = b + 1 < blocks() ? block_start_[b + 1] : layers_.size();
+  for (std::size_t i = block_start_[b]; i < end; ++i)
+    for (auto& p : layers_[i]->parameters()) out.push_back(&p);
+  return out;
+}
+
+std::size_t Network::parameter_count() {
+  std::size_t n = 0;
+  for (auto* p : parameters()) n += p->value.size();
+  return n;
+}
+
+void Network::initialize(RngStream& rng) {
+  for (auto& l : layers_) l->initialize(rng);
+}
+
+const Tensor& Network::forward(const Tensor& x, const Pass& pass) {
+  Shape expected = input_;
+  expected.insert(expected.begin(), x.batch());
+  MC_VALIDATE(x.shape == expected, "network input has shape {}, expected {}",
+              shape_string(x.shape), shape_string(expected));
+  const Tensor* in = &x;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->forward(*in, acts_[i], pass);
+    in = &acts_[i];
+  }
+  return acts_.back();
+}
+
+void Network::set_rules(std::vector<BlockRule> rules) {
+  MC_VALIDATE(rules.size() == blocks(), "{} block rules given for a network of {} blocks",
+              rules.size(), blocks());
+  rules_ = std::move(rules);
+  feedback_ = Tensor();  // drawn for the old rules: set_feedback again
+  // Block b must produce the gradient at its input when the nearest learning block below it
+  // takes its output gradient from above (backprop); frozen blocks in between pass it on, and
+  // a frozen stack over dfa blocks does no work at all.
+  needs_input_grad_.assign(blocks(), false);
+  for (std::size_t b = 1; b < blocks(); ++b) {
+    bool chain = false;  // the nearest non-frozen block below is backprop
+    for (std::size_t a = b; a-- > 0;) {
+      if (rules_[a] == BlockRule::frozen) continue;
+      chain = rules_[a] == BlockRule::backprop;
+      break;
+    }
+    needs_input_grad_[b] = chain;
+  }
+}
+
+void Network::set_feedback(const FeedbackSource& source, FeedbackLayout layout, RngStream& rng) {
+  layout_ = layout;
+  feedback_offset_.assign(blocks(), 0);
+  std::size_t rows = 0;
+  for (std::size_t b = 0; b + 1 < blocks(); ++b) {
+    feedback_offset_[b] = rows;
+    if (rules_[b] == BlockRule::dfa) rows += block_output_size(b);
+  }
+  if (rows == 0) {
+    feedback_ = Tensor();
+    return;
+  }
+  if (layout == FeedbackLayout::merged) {
+    feedback_ = source.generate(rows, classes_, rng);
+  } else {
+    // One matrix per block from its own substream of the caller's stream, so a block's B does
+    // not change when another block's rule does.
+    feedback_ = Tensor({rows, classes_});
+    const std::uint64_t key = rng.next_u64();
+    for (std::size_t b = 0; b + 1 < blocks(); ++b) {
+      if (rules_[b] != BlockRule::dfa) continue;
+      RngStream block_rng(key, b, stream_id("feedback"));
+      const Tensor B = source.generate(block_output_size(b), classes_, block_rng);
+      std::copy(B.data.begin(), B.data.end(),
+                feedback_.data.begin() + static_cast<std::ptrdiff_t>(feedback_offset_[b] * classes_));
+    }
+  }
+  for (std::size_t b = 0; b + 1 < blocks(); ++b) {
+    if (rules_[b] != BlockRule::dfa) continue;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(block_output_size(b)));
+    float* row = feedback_.ptr() + feedback_offset_[b] * classes_;
+    for (std::size_t k = 0; k < block_output_size(b) * classes_; ++k) row[k] *= scale;
+  }
+}
+
+Tensor Network::feedback_matrix(std::size_t b) const {
+  MC_VALIDATE(b < blocks(), "block {} does not exist (the network has {})", b, blocks());
+  if (feedback_.size() == 0 || b + 1 == blocks() || rules_[b] != BlockRule::dfa) return Tensor();
+  Tensor B({block_output_size(b), classes_});
+  const float* from = feedback_.ptr() + feedback_offset_[b] * classes_;
+  std::copy(from, from + B.size(), B.ptr());
+  return B;
+}
+
+void Network::backward(const Tensor& grad_logits) {
+  const std::size_t N = grad_logits.batch();
+  const std::size_t C = classes_;
+  block_grad_.resize(blocks());
+  // Direct feedback: B_l e for every dfa block, e = dL/d(logits), (N, rows_l) = e B_l^T.
+  if (feedback_.size() > 0) {
+    const std::size_t R = feedback_.shape[0];
+    if (layout_ == FeedbackLayout::merged) {
+      feedback_out_.resize({N, R});
+      sgemm(Trans::no, Trans::yes, static_cast<int>(N), static_cast<int>(R), static_cast<int>(C),
+            1.0f, grad_logits.ptr(), static_cast<int>(C), feedback_.ptr(), static_cast<int>(C),
+            0.0f, feedback_out_.ptr(), static_cast<int>(R));
+    }
+    for (std::size_t b = 0; b + 1 < blocks(); ++b) {
+      if (rules_[b] != BlockRule::dfa) continue;
+      const std::size_t rows = block_output_size(b);
+      Shape s = shapes_[block_start_[b + 1]];
+      s.insert(s.begin(), N);
+      block_grad_[b].resize(s);
+      if (layout_ == FeedbackLayout::merged) {
+        for (std::size_t n = 0; n < N; ++n)
+          std::copy_n(feedback_out_.ptr() + n * R + feedback_offset_[b], rows,
+                      block_grad_[b].ptr() + n * rows);
+      } else {
+        sgemm(Trans::no, Trans::yes, static_cast<int>(N), static_cast<int>(rows),
+              static_cast<int>(C), 1.0f, grad_logits.ptr(), static_cast<int>(C),
+              feedback_.ptr() + feedback_offset_[b] * C, static_cast<int>(C), 0.0f,
+              block_grad_[b].ptr(), static_cast<int>(rows));
+      }
+    }
+  }
+  for (std::size_t b = blocks(); b-- > 0;) {
+    const bool last = b + 1 == blocks();
+    if (rules_[b] == BlockRule::frozen && !needs_input_grad_[b]) continue;
+    const std::size_t lo = block_start_[b];
+    const std::size_t hi = last ? layers_.size() : block_start_[b + 1];
+    const Tensor* g = last                              ? &grad_logits
+                      : rules_[b] == BlockRule::dfa     ? &block_grad_[b]
+                                                        : &grads_[hi];
+    for (std::size_t i = hi; i-- > lo;) {
+      const bool want_input = i > lo || needs_input_grad_[b];
+      layers_[i]->backward(*g, want_input ? &grads_[i] : nullptr);
+      g = &grads_[i];
+    }
+  }
+}
+
+}  // namespace memcarlo::training

@@ -1,0 +1,90 @@
+// SGD and the learning-rate schedules.
+#include "training/optimizer.hpp"
+
+#include <cmath>
+#include <numbers>
+
+#include "core/error.hpp"
+
+namespace memcarlo::training {
+
+Sgd::Sgd(const SgdConfig& config, std::vector<Parameter*> parameters)
+    : config_(config), params_(std::move(parameters)), velocity_(params_.size()) {
+  MC_VALIDATE(config.momentum >= 0 && config.momentum < 1, "SGD momentum must be in [0, 1), got {}",
+              config.momentum);
+  MC_VALIDATE(config.weight_decay >= 0 && std::isfinite(config.weight_decay),
+              "SGD weight decay must be >= 0, got {}", config.weight_decay);
+  for (const Parameter* p : params_) MC_VALIDATE(p != nullptr, "SGD given a null parameter");
+}
+
+void Sgd::reset() {
+  for (auto& v : velocity_) v.clear();
+  started_ = false;
+}
+
+void Sgd::step(double lr) {
+  MC_VALIDATE(std::isfinite(lr) && lr >= 0, "SGD learning rate must be >= 0, got {}", lr);
+  // PyTorch casts the Python-float hyperparameters to the tensor's float type.
+  const float rate = static_cast<float>(lr);
+  const float mu = static_cast<float>(config_.momentum);
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    Parameter& p = *params_[i];
+    MC_VALIDATE(p.grad.size() == p.value.size(), "SGD: parameter {} has {} values but {} grads",
+                p.name, p.value.size(), p.grad.size());
+    const float wd = p.decay ? static_cast<float>(config_.weight_decay) : 0.0f;
+    float* w = p.value.ptr();
+    const float* g = p.grad.ptr();
+    const std::size_t n = p.value.size();
+    if (mu == 0.0f) {
+      for (std::size_t j = 0; j < n; ++j) w[j] -= rate * (g[j] + wd * w[j]);
+      continue;
+    }
+    std::vector<float>& v = velocity_[i];
+    if (!started_ || v.size() != n) {
+      v.resize(n);
+      for (std::size_t j = 0; j < n; ++j) v[j] = g[j] + wd * w[j];
+    } else {
+      for (std::size_t j = 0; j < n; ++j) v[j] = mu * v[j] + (g[j] + wd * w[j]);
+    }
+    for (std::size_t j = 0; j < n; ++j) w[j] -= rate * v[j];
+  }
+  started_ = true;
+}
+
+ScheduleKind parse_schedule_kind(std::string_view name) {
+  if (name == "constant") return ScheduleKind::constant;
+  if (name == "step") return ScheduleKind::step;
+  if (name == "cosine") return ScheduleKind::cosine;
+  throw InputError(
+      fmt::format("unknown learning-rate schedule '{}': expected constant, step or cosine", name));
+}
+
+LrSchedule::LrSchedule(const ScheduleConfig& config) : config_(config) {
+  MC_VALIDATE(std::isfinite(config.lr) && config.lr >= 0,
+              "learning rate must be finite and >= 0, got {}", config.lr);
+  if (config.kind == ScheduleKind::step) {
+    MC_VALIDATE(config.step_epochs > 0, "step schedule needs step_epochs > 0, got {}",
+                config.step_epochs);
+    MC_VALIDATE(std::isfinite(config.gamma) && config.gamma > 0,
+                "step schedule needs gamma > 0, got {}", config.gamma);
+  }
+  if (config.kind == ScheduleKind::cosine) {
+    MC_VALIDATE(config.cosine_epochs > 0, "cosine schedule needs cosine_epochs > 0, got {}",
+                config.cosine_epochs);
+  }
+}
+
+double LrSchedule::lr(int epoch) const {
+  MC_VALIDATE(epoch >= 0, "learning-rate schedule asked for epoch {}", epoch);
+  switch (config_.kind) {
+    case ScheduleKind::constant:
+      return config_.lr;
+    case ScheduleKind::step:
+      return config_.lr * std::pow(config_.gamma, epoch / config_.step_epochs);
+    case ScheduleKind::cosine:
+      return config_.lr * (1.0 + std::cos(std::numbers::pi * epoch / config_.cosine_epochs)) / 2.0;
+  }
+  return config_.lr;
+}
+
+}  // namespace memcarlo::training

@@ -1,0 +1,359 @@
+#include "training/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "core/parallel.hpp"
+#include "core/progress.hpp"
+#include "core/rng.hpp"
+#include "core/version.hpp"
+#include "data/datasets.hpp"
+#include "data/hdf5.hpp"
+#include "training/loss.hpp"
+#include "training/model.hpp"
+#include "training/optimizer.hpp"
+
+namespace memcarlo::training {
+
+namespace {
+
+constexpr const char* kResultsFormat = "memcarlo-train";
+constexpr std::int64_t kResultsVersion = 1;
+constexpr std::size_t kEvalBatch = 500;
+
+namespace streams {
+constexpr std::uint64_t init = stream_id("train_init");
+constexpr std::uint64_t feedback = stream_id("train_feedback");
+constexpr std::uint64_t shuffle = stream_id("train_shuffle");
+constexpr std::uint64_t batch = stream_id("train_batch");
+}  // namespace streams
+
+std::vector<std::int64_t> parse_widths(const std::string& text) {
+  std::vector<std::int64_t> w;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    std::size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    MC_VALIDATE(used == item.size() && v > 0,
+                "widths = '{}': '{}' is not a positive integer (e.g. widths = \"800,800\")", text,
+                item);
+    w.push_back(v);
+  }
+  MC_VALIDATE(!w.empty(), "widths = '{}' lists no hidden layer", text);
+  return w;
+}
+
+std::vector<BlockRule> parse_rules(const std::string& text) {
+  std::vector<BlockRule> rules;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) rules.push_back(parse_block_rule(item));
+  return rules;
+}
+
+ModelSpec model_spec(const TrainConfig& c, std::string& toml_text) {
+  if (is_builtin_model(c.model)) {
+    toml_text = builtin_model_toml(
+        c.model, c.model == "mlp" ? parse_widths(c.widths) : std::vector<std::int64_t>{},
+        c.activation);
+    return parse_model(toml::parse(toml_text), "model " + c.model);
+  }
+  const ModelSpec spec = load_model_file(c.model);
+  std::ifstream in(c.model);
+  std::stringstream text;
+  text << in.rdbuf();
+  toml_text = text.str();
+  return spec;
+}
+
+// The rule of every block for the configured learning rule.
+std::vector<BlockRule> block_rules(const TrainConfig& c, std::size_t blocks) {
+  if (c.rule == "bp") return std::vector<BlockRule>(blocks, BlockRule::backprop);
+  if (c.rule == "dfa") return std::vector<BlockRule>(blocks, BlockRule::dfa);
+  auto rules = parse_rules(c.block_rules);
+  MC_VALIDATE(rules.size() == blocks,
+              "block_rules = '{}' gives {} rules, but the model has {} blocks (one per dense or "
+              "conv2d layer)",
+              c.block_rules, rules.size(), blocks);
+  return rules;
+}
+
+Shape sample_shape(const Dataset& d) { return {d.channels, d.height, d.width}; }
+
+std::size_t samples_used(std::int64_t requested, std::size_t available) {
+  return requested > 0 ? std::min(static_cast<std::size_t>(requested), available) : available;
+}
+
+ScheduleConfig schedule_config(const TrainConfig& c) {
+  ScheduleConfig s;
+  s.kind = parse_schedule_kind(c.schedule);
+  s.lr = c.lr;
+  s.step_epochs = static_cast<int>(c.step_epochs);
+  s.gamma = c.gamma;
+  s.cosine_epochs = static_cast<int>(c.epochs);
+  return s;
+}
+
+std::string describe(Network& net) {
+  std::string s;
+  for (std::size_t b = 0; b < net.blocks(); ++b)
+    s += fmt::format("{}block {} ({} outputs, rule {})", b ? "; " : "", b + 1,
+                     net.block_output_size(b), block_rule_name(net.rules()[b]));
+  return s;
+}
+
+// Mean loss and accuracy of the network on samples [0, n) of the test split.
+std::pair<double, double> evaluate(Network& net, const BatchMaker& test, std::size_t n) {
+  Tensor x;
+  std::vector<int> labels;
+  std::vector<std::size_t> idx;
+  double loss = 0, correct = 0;
+  for (std::size_t start = 0; start < n; start += kEvalBatch) {
+    const std::size_t count = std::min(kEvalBatch, n - start);
+    idx.resize(count);
+    for (std::size_t i = 0; i < count; ++i) idx[i] = start + i;
+    test(idx, x, labels);
+    const Tensor& logits = net.forward(x, Pass{Mode::eval, nullptr});
+    loss += softmax_cross_entropy(logits, labels, nullptr) * static_cast<double>(count);
+    correct += static_cast<double>(count_correct(logits, labels));
+  }
+  return {loss / static_cast<double>(n), correct / static_cast<double>(n)};
+}
+
+ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const Dataset& dataset,
+                            std::uint64_t replica, ProgressReporter& progress) {
+  const auto start_time = std::chrono::steady_clock::now();
+  const std::uint64_t seed = static_cast<std::uint64_t>(c.seed);
+  Network net = build_network(spec, sample_shape(dataset), dataset.classes, c.width);
+  RngStream init_rng(seed, replica, streams::init);
+  net.initialize(init_rng);
+  net.set_rules(block_rules(c, net.blocks()));
+  if (c.rule != "bp") {
+    RngStream feedback_rng(seed, replica, streams::feedback);
+    net.set_feedback(GaussianFeedback(), parse_feedback_layout(c.feedback), feedback_rng);
+  }
+  std::vector<Parameter*> trained;
+  for (std::size_t b = 0; b < net.blocks(); ++b)
+    if (net.rules()[b] != BlockRule::frozen)
+      for (auto* p : net.block_parameters(b)) trained.push_back(p);
+  Sgd optimizer(SgdConfig{c.momentum, c.weight_decay}, trained);
+  const LrSchedule schedule(schedule_config(c));
+  const DatasetId id = parse_dataset_id(c.dataset);
+  BatchOptions train_options = standard_batch_options(id, Split::train);
+  train_options.random_crop = train_options.horizontal_flip = c.augment;
+  const BatchMaker train(dataset, Split::train, train_options);
+  const BatchMaker test(dataset, Split::test, standard_batch_options(id, Split::test));
+  const std::size_t n_train = samples_used(c.train_samples, dataset.count(Split::train));
+  const std::size_t n_test = samples_used(c.test_samples, dataset.count(Split::test));
+  const std::size_t B = static_cast<std::size_t>(c.batch);
+  const std::size_t batches = n_train / B;  // the last partial batch is dropped, as drop_last
+
+  ReplicaResult r;
+  Tensor x, grad;
+  std::vector<int> labels;
+  std::uint64_t step = 0;
+  for (std::int64_t epoch = 0; epoch < c.epochs && !r.diverged; ++epoch) {
+    const auto epoch_start = std::chrono::steady_clock::now();
+    EpochRecord e;
+    e.lr = schedule.lr(static_cast<int>(epoch));
+    RngStream shuffle_rng(seed, replica, streams::shuffle, static_cast<std::uint64_t>(epoch));
+    const std::vector<std::size_t> order = shuffled_indices(n_train, shuffle_rng);
+    double loss_sum = 0, correct = 0;
+    std::size_t seen = 0;
+    for (std::size_t k = 0; k < batches; ++k, ++step) {
+      RngStream batch_rng(seed, replica, streams::batch, step);
+      const std::span<const std::size_t> idx(order.data() + k * B, B);
+      train(idx, batch_rng, x, labels);
+      const Tensor& logits = net.forward(x, Pass{Mode::train, &batch_rng});
+      const double loss = softmax_cross_entropy(logits, labels, &grad);
+      if (!std::isfinite(loss) || loss > c.max_loss) {
+        r.diverged = true;
+        r.status = fmt::format("diverged: batch loss {} at epoch {}, batch {} (max_loss {})", loss,
+                               epoch + 1, k + 1, c.max_loss);
+        break;
+      }
+      loss_sum += loss * static_cast<double>(B);
+      correct += static_cast<double>(count_correct(logits, labels));
+      seen += B;
+      net.backward(grad);
+      optimizer.step(e.lr);
+      progress.advance();
+    }
+    r.samples_trained += static_cast<std::int64_t>(seen);
+    if (r.diverged) break;
+    e.train_loss = loss_sum / static_cast<double>(seen);
+    e.train_accuracy = correct / static_cast<double>(seen);
+    std::tie(e.test_loss, e.test_accuracy) = evaluate(net, test, n_test);
+    e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    r.epochs.push_back(e);
+  }
+  r.final_test_accuracy = r.epochs.empty() || r.diverged ? std::nan("") : r.epochs.back().test_accuracy;
+  if (c.save_weights && !r.diverged) {
+    for (std::size_t i = 0; i < net.layers(); ++i) {
+      for (auto& p : net.layer(i).parameters()) {
+        r.weights.emplace_back(fmt::format("layer{:02}_{}.{}", i + 1, net.layer(i).kind(), p.name),
+                               p.value.data);
+        r.weight_shapes.push_back(p.value.shape);
+      }
+      const char* buffer_names[] = {"running_mean", "running_var"};
+      std::size_t k = 0;
+      for (auto& t : net.layer(i).buffers()) {
+        r.weights.emplace_back(
+            fmt::format("layer{:02}_{}.{}", i + 1, net.layer(i).kind(), k < 2 ? buffer_names[k] : "buffer"),
+            t.data);
+        r.weight_shapes.push_back(t.shape);
+        ++k;
+      }
+    }
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  return r;
+}
+
+}  // namespace
+
+void validate(const TrainConfig& c) {
+  MC_VALIDATE(c.epochs >= 1 && c.epochs <= 100000, "epochs = {} must be in [1, 100000]", c.epochs);
+  MC_VALIDATE(c.batch >= 1 && c.batch <= 65536, "batch = {} must be in [1, 65536]", c.batch);
+  MC_VALIDATE(std::isfinite(c.lr) && c.lr > 0, "lr = {} must be positive", c.lr);
+  MC_VALIDATE(std::isfinite(c.momentum) && c.momentum >= 0 && c.momentum < 1,
+              "momentum = {} must be in [0, 1)", c.momentum);
+  MC_VALIDATE(std::isfinite(c.weight_decay) && c.weight_decay >= 0,
+              "weight_decay = {} must be >= 0", c.weight_decay);
+  MC_VALIDATE(c.replicas >= 1 && c.replicas <= 4096, "replicas = {} must be in [1, 4096]", c.replicas);
+  MC_VALIDATE(c.seed >= 0, "seed = {} must be >= 0", c.seed);
+  MC_VALIDATE(c.train_samples >= 0 && c.test_samples >= 0,
+              "train_samples and test_samples must be >= 0 (0 = all)");
+  MC_VALIDATE(c.max_loss > 0, "max_loss = {} must be positive", c.max_loss);
+  MC_VALIDATE(c.rule == "bp" || c.rule == "dfa" || c.rule == "hybrid",
+              "rule = '{}': use bp, dfa or hybrid", c.rule);
+  MC_VALIDATE(c.rule == "hybrid" || c.block_rules.empty(),
+              "block_rules is set, but rule = '{}': use rule = \"hybrid\"", c.rule);
+  MC_VALIDATE(c.rule != "hybrid" || !c.block_rules.empty(),
+              "rule = \"hybrid\" needs block_rules, e.g. \"dfa,dfa,bp\"");
+  MC_VALIDATE(c.feedback_source == "gaussian", "feedback_source = '{}': only gaussian exists so far",
+              c.feedback_source);
+  MC_VALIDATE(c.step_epochs >= 1, "step_epochs = {} must be >= 1", c.step_epochs);
+  MC_VALIDATE(std::isfinite(c.gamma) && c.gamma > 0, "gamma = {} must be positive", c.gamma);
+  parse_feedback_layout(c.feedback);
+  parse_schedule_kind(c.schedule);
+  parse_dataset_id(c.dataset);
+}
+
+TrainResult run_training(const TrainConfig& config, const TrainOptions& options) {
+  validate(config);
+  TrainResult result;
+  result.config = config;
+  const ModelSpec spec = model_spec(config, result.model_toml);
+  const Dataset dataset =
+      load_dataset(parse_dataset_id(config.dataset),
+                   config.data_dir.empty() ? default_data_dir() : config.data_dir,
+                   options.show_progress ? ProgressStyle::automatic : ProgressStyle::quiet);
+  {
+    // Build once up front: a model that does not fit the data fails before any thread starts.
+    Network probe = build_network(spec, sample_shape(dataset), dataset.classes, config.width);
+    probe.set_rules(block_rules(config, probe.blocks()));
+    result.parameters = probe.parameter_count();
+    result.network_summary = describe(probe);
+  }
+  const std::size_t n_train = samples_used(config.train_samples, dataset.count(Split::train));
+  MC_VALIDATE(n_train >= static_cast<std::size_t>(config.batch),
+              "batch = {} is larger than the {} training samples", config.batch, n_train);
+  const std::uint64_t steps = static_cast<std::uint64_t>(config.epochs) *
+                              (n_train / static_cast<std::size_t>(config.batch)) *
+                              static_cast<std::uint64_t>(config.replicas);
+  ProgressReporter progress("train", steps,
+                            options.show_progress ? ProgressStyle::automatic : ProgressStyle::quiet);
+  result.replicas.resize(static_cast<std::size_t>(config.replicas));
+  const auto start = std::chrono::steady_clock::now();
+  parallel_for(config.replicas, [&](std::int64_t i) {
+    result.replicas[static_cast<std::size_t>(i)] =
+        train_replica(config, spec, dataset, static_cast<std::uint64_t>(i), progress);
+  });
+  progress.finish();
+  result.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double samples = 0;
+  for (const auto& r : result.replicas) samples += static_cast<double>(r.samples_trained);
+  result.samples_per_second = samples / result.wall_seconds;
+  return result;
+}
+
+void write_results(const std::string& path, const TrainResult& result, const std::string& command) {
+  h5::OutputFile out(path);
+  h5::Group& root = out.root();
+  const TrainConfig& c = result.config;
+  root.write_attr("format", kResultsFormat);
+  root.write_attr("format_version", kResultsVersion);
+  root.write_attr("created_by", kCreatedBy);
+  root.write_attr("command", command);
+  root.write_attr("config", "[train]\n" + to_toml(c));
+  root.write_attr("model_toml", result.model_toml);
+  root.write_attr("network", result.network_summary);
+  root.write_attr("parameters", static_cast<std::int64_t>(result.parameters));
+  root.write_attr("wall_time_s", result.wall_seconds);
+  root.write_attr("samples_per_s", result.samples_per_second);
+  root.write_attr("replicas", c.replicas);
+
+  const std::size_t R = result.replicas.size();
+  NdArray<double> final_accuracy({R}), seconds({R}), rate({R});
+  NdArray<std::int64_t> diverged({R});
+  for (std::size_t i = 0; i < R; ++i) {
+    const auto& r = result.replicas[i];
+    final_accuracy.data[i] = r.final_test_accuracy;
+    seconds.data[i] = r.seconds;
+    rate.data[i] = static_cast<double>(r.samples_trained) / r.seconds;
+    diverged.data[i] = r.diverged;
+  }
+  h5::Group summary = root.create_group("summary");
+  summary.write("final_test_accuracy", final_accuracy,
+                {"1", "test accuracy after the last epoch, per replica (NaN: diverged)"});
+  summary.write("replica_time_s", seconds, {"s", "wall time of each replica, evaluation included"});
+  summary.write("replica_samples_per_s", rate, {"1/s", "training samples per second of each replica"});
+  summary.write("diverged", diverged, {"", "1 if the replica stopped because its loss diverged"});
+
+  h5::Group replicas = root.create_group("replicas");
+  for (std::size_t i = 0; i < R; ++i) {
+    const auto& r = result.replicas[i];
+    h5::Group g = replicas.create_group(fmt::format("{:03}", i));
+    g.write_attr("seed", c.seed);
+    g.write_attr("replica", static_cast<std::int64_t>(i));
+    g.write_attr("status", r.status);
+    g.write_attr("final_test_accuracy", r.final_test_accuracy);
+    g.write_attr("samples_trained", r.samples_trained);
+    const std::size_t E = r.epochs.size();
+    NdArray<double> tl({E}), ta({E}), vl({E}), va({E}), lr({E}), es({E});
+    for (std::size_t e = 0; e < E; ++e) {
+      tl.data[e] = r.epochs[e].train_loss;
+      ta.data[e] = r.epochs[e].train_accuracy;
+      vl.data[e] = r.epochs[e].test_loss;
+      va.data[e] = r.epochs[e].test_accuracy;
+      lr.data[e] = r.epochs[e].lr;
+      es.data[e] = r.epochs[e].seconds;
+    }
+    g.write("train_loss", tl, {"1", "mean cross-entropy over the epoch's training batches"});
+    g.write("train_accuracy", ta, {"1", "accuracy over the epoch's training batches (train mode)"});
+    g.write("test_loss", vl, {"1", "cross-entropy on the test set after the epoch"});
+    g.write("test_accuracy", va, {"1", "accuracy on the test set after the epoch"});
+    g.write("lr", lr, {"1", "learning rate used in the epoch"});
+    g.write("epoch_time_s", es, {"s", "wall time of the epoch, evaluation included"});
+    if (!r.weights.empty()) {
+      h5::Group w = g.create_group("weights");
+      for (std::size_t k = 0; k < r.weights.size(); ++k)
+        w.write(r.weights[k].first, NdArray<float>(r.weight_shapes[k], r.weights[k].second),
+                {"1", "final value"});
+    }
+  }
+  out.commit();
+}
+
+}  // namespace memcarlo::training

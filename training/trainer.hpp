@@ -1,0 +1,125 @@
+// `memcarlo train`: a run of network training described by one config (a RUN.toml [train]
+// table or command-line flags), replicated over seeds in parallel, written to a results HDF5.
+// Replica i draws everything (initial weights, feedback matrices, shuffles, augmentation,
+// dropout) from streams keyed by (seed, i), and runs single-threaded on one thread, so its
+// results do not depend on how many threads run the replicas.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+
+namespace memcarlo::training {
+
+struct TrainConfig {
+  // model
+  std::string model = "lenet5";
+  std::string widths = "800,800";  // mlp hidden widths
+  std::string activation = "tanh";  // mlp activation
+  double width = 1.0;               // channel / width multiplier
+  // data
+  std::string dataset = "mnist";
+  std::string data_dir;  // "" = $MEMCARLO_DATA_DIR or ~/.cache/memcarlo/datasets
+  bool augment = false;  // CIFAR-10: random crop (pad 4) and horizontal flip
+  std::int64_t train_samples = 0;  // 0 = all
+  std::int64_t test_samples = 0;   // 0 = all
+  // learning rule
+  std::string rule = "bp";  // bp, dfa, hybrid
+  std::string block_rules;  // hybrid: one of bp/dfa/frozen per block, comma separated
+  std::string feedback = "per_layer";     // per_layer or merged
+  std::string feedback_source = "gaussian";
+  // optimisation
+  std::int64_t epochs = 3;
+  std::int64_t batch = 64;
+  double lr = 0.05;
+  double momentum = 0.9;
+  double weight_decay = 0.0;
+  std::string schedule = "constant";  // constant, step, cosine
+  std::int64_t step_epochs = 1;       // step schedule: epochs between decays
+  double gamma = 0.1;                 // step schedule: decay factor
+  double max_loss = 1e3;              // a batch loss above this (or not finite) stops a replica
+  // run
+  std::int64_t seed = 1;
+  std::int64_t replicas = 1;
+  bool save_weights = true;
+
+  template <class V>
+  void visit(V&& v) {
+    v(ParamInfo{"model", "", "mlp, lenet5, vgg16, or the path of a model TOML file"}, model);
+    v(ParamInfo{"widths", "", "mlp hidden widths, comma separated"}, widths);
+    v(ParamInfo{"activation", "", "mlp activation: tanh or relu"}, activation);
+    v(ParamInfo{"width", "1", "multiplier of conv channels and hidden dense widths (VGG-16 at 1/4: 0.25)"},
+      width);
+    v(ParamInfo{"dataset", "", "mnist, fashion-mnist or cifar10"}, dataset);
+    v(ParamInfo{"data_dir", "", "dataset cache ('' = $MEMCARLO_DATA_DIR or ~/.cache/memcarlo/datasets)"},
+      data_dir);
+    v(ParamInfo{"augment", "", "CIFAR-10 random crop (pad 4) and horizontal flip"}, augment);
+    v(ParamInfo{"train_samples", "1", "use the first N training samples (0 = all)"}, train_samples);
+    v(ParamInfo{"test_samples", "1", "use the first N test samples (0 = all)"}, test_samples);
+    v(ParamInfo{"rule", "", "bp (backprop), dfa (direct feedback alignment) or hybrid"}, rule);
+    v(ParamInfo{"block_rules", "", "hybrid: bp, dfa or frozen per block (a block starts at each dense/conv2d layer)"},
+      block_rules);
+    v(ParamInfo{"feedback", "", "dfa feedback matrices: per_layer, or merged into one array"}, feedback);
+    v(ParamInfo{"feedback_source", "", "where B comes from: gaussian"}, feedback_source);
+    v(ParamInfo{"epochs", "1", "training epochs"}, epochs);
+    v(ParamInfo{"batch", "1", "mini-batch size"}, batch);
+    v(ParamInfo{"lr", "1", "learning rate of SGD"}, lr);
+    v(ParamInfo{"momentum", "1", "SGD momentum (PyTorch convention)"}, momentum);
+    v(ParamInfo{"weight_decay", "1", "L2 weight decay on weights (not biases or batch-norm parameters)"},
+      weight_decay);
+    v(ParamInfo{"schedule", "", "learning-rate schedule: constant, step or cosine (per epoch)"}, schedule);
+    v(ParamInfo{"step_epochs", "1", "step schedule: epochs between decays"}, step_epochs);
+    v(ParamInfo{"gamma", "1", "step schedule: decay factor"}, gamma);
+    v(ParamInfo{"max_loss", "1", "a batch loss above this, or not finite, stops the replica as diverged"},
+      max_loss);
+    v(ParamInfo{"seed", "", "master seed; replica i uses the streams of (seed, i)"}, seed);
+    v(ParamInfo{"replicas", "1", "independent replicas (seeds), run in parallel one per thread"}, replicas);
+    v(ParamInfo{"save_weights", "", "write the final weights of every replica"}, save_weights);
+  }
+};
+
+// Checks every value and its combinations; errors name the key.
+void validate(const TrainConfig& config);
+
+// One epoch's record of one replica.
+struct EpochRecord {
+  double train_loss = 0, train_accuracy = 0;  // running means over the epoch's batches
+  double test_loss = 0, test_accuracy = 0;
+  double lr = 0, seconds = 0;
+};
+
+struct ReplicaResult {
+  std::vector<EpochRecord> epochs;
+  bool diverged = false;
+  std::string status = "completed";  // or why it stopped
+  double final_test_accuracy = 0;
+  double seconds = 0;
+  std::int64_t samples_trained = 0;
+  // Final parameters, in network order: name "layer03.weight" etc. (empty unless saved).
+  std::vector<std::pair<std::string, std::vector<float>>> weights;
+  std::vector<std::vector<std::size_t>> weight_shapes;
+};
+
+struct TrainResult {
+  TrainConfig config;
+  std::string model_toml;  // the model as it ran
+  std::string network_summary;
+  std::size_t parameters = 0;
+  std::vector<ReplicaResult> replicas;
+  double wall_seconds = 0;
+  double samples_per_second = 0;  // all replicas' training samples over the wall time
+};
+
+struct TrainOptions {
+  bool show_progress = true;
+};
+
+TrainResult run_training(const TrainConfig& config, const TrainOptions& options = {});
+
+// Writes the results HDF5 atomically: per-epoch curves and final accuracy per replica, wall
+// time, throughput, the echoed config and model, and (if saved) the final weights.
+void write_results(const std::string& path, const TrainResult& result, const std::string& command);
+
+}  // namespace memcarlo::training
