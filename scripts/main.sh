@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on bundled defaults: install dependencies, build, import the public measured
 # data sets, simulate each device model, calibrate models on measured data (and simulate the
-# fitted parameters), and print one summary table of everything.
+# fitted parameters), train LeNet-5 (backprop) and an MLP (DFA) on MNIST, and print one summary table
+# of the device data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -29,6 +30,13 @@ mkdir -p "$out/calibration"
   --seed 1 --out "$out/calibration/techB_drift_simulated.h5" --quiet
 "$memcarlo" calibrate pulse_train --in "$out/measured/sandia_crosssim_pulse.h5" \
   --out "$out/calibration/sandia_pulse.toml" --report "$out/calibration/sandia_pulse"
+# Train on MNIST for one epoch, two replicas each in parallel (datasets fetched by setup.sh):
+# LeNet-5 by backprop, and the MLP 784-800-800-10 (tanh) by direct feedback alignment.
+mkdir -p "$out/train"
+"$memcarlo" train --model lenet5 --dataset mnist --epochs 1 --lr 0.02 --replicas 2 \
+  --out "$out/train/lenet5_bp.h5"
+"$memcarlo" train --model mlp --widths 800,800 --dataset mnist --epochs 1 --lr 0.01 --replicas 2 \
+  --rule dfa --out "$out/train/mlp_dfa.h5"
 echo
 "$memcarlo" summary "$out"/measured/*.h5 "$out"/*.h5 "$out"/calibration/*.h5
 echo

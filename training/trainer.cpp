@@ -190,6 +190,8 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
       progress.advance();
     }
     r.samples_trained += static_cast<std::int64_t>(seen);
+    r.train_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     if (r.diverged) break;
     e.train_loss = loss_sum / static_cast<double>(seen);
     e.train_accuracy = correct / static_cast<double>(seen);
@@ -305,20 +307,25 @@ void write_results(const std::string& path, const TrainResult& result, const std
   root.write_attr("replicas", c.replicas);
 
   const std::size_t R = result.replicas.size();
-  NdArray<double> final_accuracy({R}), seconds({R}), rate({R});
+  NdArray<double> final_accuracy({R}), seconds({R}), rate({R}), train_rate({R});
   NdArray<std::int64_t> diverged({R});
   for (std::size_t i = 0; i < R; ++i) {
     const auto& r = result.replicas[i];
     final_accuracy.data[i] = r.final_test_accuracy;
     seconds.data[i] = r.seconds;
     rate.data[i] = static_cast<double>(r.samples_trained) / r.seconds;
+    train_rate.data[i] = static_cast<double>(r.samples_trained) / r.train_seconds;
     diverged.data[i] = r.diverged;
   }
   h5::Group summary = root.create_group("summary");
   summary.write("final_test_accuracy", final_accuracy,
                 {"1", "test accuracy after the last epoch, per replica (NaN: diverged)"});
   summary.write("replica_time_s", seconds, {"s", "wall time of each replica, evaluation included"});
-  summary.write("replica_samples_per_s", rate, {"1/s", "training samples per second of each replica"});
+  summary.write("replica_samples_per_s", rate,
+                {"1/s", "training samples per second of each replica, over its whole wall time"});
+  summary.write("replica_train_samples_per_s", train_rate,
+                {"1/s", "training samples per second of each replica, over its training steps only "
+                        "(batch assembly, forward, backward, update; no evaluation)"});
   summary.write("diverged", diverged, {"", "1 if the replica stopped because its loss diverged"});
 
   h5::Group replicas = root.create_group("replicas");

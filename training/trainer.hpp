@@ -95,7 +95,8 @@ struct ReplicaResult {
   bool diverged = false;
   std::string status = "completed";  // or why it stopped
   double final_test_accuracy = 0;
-  double seconds = 0;
+  double seconds = 0;        // wall time of the replica
+  double train_seconds = 0;  // of its training steps only (no evaluation)
   std::int64_t samples_trained = 0;
   // Final parameters, in network order: name "layer03.weight" etc. (empty unless saved).
   std::vector<std::pair<std::string, std::vector<float>>> weights;
