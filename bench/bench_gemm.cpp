@@ -1,10 +1,10 @@
 // GEMM backends of the training engine on the products LeNet-5, VGG-16 at 1/4 width (32 x 32
 // input) and the MLP 784-800-800-10 actually issue at batch 64: forward, weight gradient and
 // input gradient of every layer, convolutions as batched im2col products. Prints GFLOP/s per
-// shape for OpenBLAS and Eigen and their ratio, the time per network step, and how OpenBLAS's
-// own threads interact with two OpenMP replicas. A benchmark: it prints, it does not assert.
+// shape for every GEMM backend compiled in (oneDNN, OpenBLAS, Eigen), each one's time relative
+// to the build's default, the time per network step, and how the default backend scales with
+// two OpenMP replicas on two threads. A benchmark: it prints, it does not assert.
 // Usage: bench_gemm [--quick]
-#include <cblas.h>
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -107,44 +107,47 @@ void run(GemmBackend backend, const Product& p, Operands& o) {
         o.C.data(), p.N);
 }
 
-// Seconds per call: best of `repeats` timings of enough calls to fill ~20 ms, the two backends
-// interleaved so that a slow spell of the machine hits both.
-std::pair<double, double> time_both(const Product& p, int repeats, double target_s) {
+std::vector<GemmBackend> compiled_backends() {
+  std::vector<GemmBackend> v;
+  for (GemmBackend b : {GemmBackend::onednn, GemmBackend::openblas, GemmBackend::eigen})
+    if (gemm_backend_available(b)) v.push_back(b);
+  return v;
+}
+
+// Seconds per call of each backend: best of `repeats` timings of enough calls to fill
+// `target_s`, the backends interleaved so that a slow spell of the machine hits all of them.
+std::vector<double> time_backends(const std::vector<GemmBackend>& backends, const Product& p,
+                                  int repeats, double target_s) {
   Operands o(p);
-  run(GemmBackend::openblas, p, o);
-  run(GemmBackend::eigen, p, o);
+  for (GemmBackend b : backends) run(b, p, o);
   const int calls = std::max(1, static_cast<int>(target_s * 1e9 / p.flops()));  // ~1 GFLOP/s floor
-  double best[2] = {1e300, 1e300};
-  for (int r = 0; r < repeats; ++r) {
-    for (int b = 0; b < 2; ++b) {
-      const GemmBackend backend = b == 0 ? GemmBackend::openblas : GemmBackend::eigen;
+  std::vector<double> best(backends.size(), 1e300);
+  for (int r = 0; r < repeats; ++r)
+    for (std::size_t b = 0; b < backends.size(); ++b) {
       const double t = seconds_of([&] {
-        for (int c = 0; c < calls; ++c) run(backend, p, o);
+        for (int c = 0; c < calls; ++c) run(backends[b], p, o);
       });
       best[b] = std::min(best[b], t / calls);
     }
-  }
-  return {best[0], best[1]};
+  return best;
 }
 
-// Two OpenMP replicas each running the network's products `steps` times, with OpenBLAS allowed
-// `blas_threads` threads of its own.
-double replicas_seconds(const Network& net, int blas_threads, int steps) {
-  std::vector<Operands> ops[2];
+// Wall time of `replicas` OpenMP threads each running the network's products `steps` times
+// with the default backend (independent operands per replica).
+double replicas_seconds(const Network& net, int replicas, int steps) {
+  std::vector<std::vector<Operands>> ops(replicas);
   for (auto& v : ops)
     for (const Product& p : net.products) v.emplace_back(p);
-  openblas_set_num_threads(blas_threads);
-  const double t = seconds_of([&] {
-#pragma omp parallel num_threads(2)
+  const GemmBackend backend = default_gemm_backend();
+  return seconds_of([&] {
+#pragma omp parallel num_threads(replicas)
     {
       auto& mine = ops[omp_get_thread_num()];
       for (int s = 0; s < steps; ++s)
         for (std::size_t i = 0; i < net.products.size(); ++i)
-          run(GemmBackend::openblas, net.products[i], mine[i]);
+          run(backend, net.products[i], mine[i]);
     }
   });
-  openblas_set_num_threads(1);
-  return t;
 }
 
 }  // namespace
@@ -153,55 +156,63 @@ int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const int repeats = quick ? 2 : 5;
   const double target_s = quick ? 0.005 : 0.02;
+  const std::vector<GemmBackend> backends = compiled_backends();
+  const GemmBackend chosen = default_gemm_backend();
   fmt::print("GEMM backends, single-threaded, batch {}; default backend of this build: {}\n", batch,
-             gemm_backend_name(default_gemm_backend()));
-  if (!gemm_backend_available(GemmBackend::openblas)) {
-    fmt::print("OpenBLAS is not compiled into this build: nothing to compare\n");
-    return 0;
-  }
-  // First call pins OpenBLAS to one thread (gemm_openblas.cpp); later calls here change it.
-  {
-    Product p{"warm-up", Trans::no, Trans::no, 8, 8, 8};
-    Operands o(p);
-    run(GemmBackend::openblas, p, o);
-  }
-  double total_ob = 0, total_ei = 0;
-  for (const Network& net : networks()) {
-    fmt::print("\n{}\n{:<34} {:>5} {:>7} {:>5} {:>11} {:>11} {:>9}\n", net.name, "product", "M",
-               "N", "K", "OpenBLAS", "Eigen", "OB/Eigen");
-    double t_ob = 0, t_ei = 0;
-    for (const Product& p : net.products) {
-      const auto [ob, ei] = time_both(p, repeats, target_s);
-      t_ob += ob;
-      t_ei += ei;
-      fmt::print("{:<34} {:>5} {:>7} {:>5} {:>7.2f} GF/s {:>6.2f} GF/s {:>8.2f}x\n", p.name, p.M,
-                 p.N, p.K, p.flops() / ob * 1e-9, p.flops() / ei * 1e-9, ei / ob);
-    }
-    fmt::print("{:<34} {:>19} {:>8.3f} ms {:>8.3f} ms {:>8.2f}x\n", "one training step (GEMMs)", "",
-               t_ob * 1e3, t_ei * 1e3, t_ei / t_ob);
-    total_ob += t_ob;
-    total_ei += t_ei;
-  }
-  fmt::print(
-      "\nall three networks: OpenBLAS {:.3f} ms, Eigen {:.3f} ms per step each; "
-      "OpenBLAS faster by {:.2f}x\n",
-      total_ob * 1e3, total_ei * 1e3, total_ei / total_ob);
+             gemm_backend_name(chosen));
+  std::string header = fmt::format("{:<34} {:>5} {:>7} {:>5}", "product", "M", "N", "K");
+  for (GemmBackend b : backends) header += fmt::format(" {:>11}", gemm_backend_name(b));
+  for (GemmBackend b : backends)
+    if (b != chosen)
+      header += fmt::format(" {:>9}", fmt::format("{}/{:.2}", gemm_backend_name(b),
+                                                  gemm_backend_name(chosen)));
+  const auto chosen_index = static_cast<std::size_t>(
+      std::find(backends.begin(), backends.end(), chosen) - backends.begin());
 
-  // OpenBLAS threads under OpenMP replicas: Debian's libopenblas0-pthread defaults to one
-  // thread per core. With two replicas on two cores, more BLAS threads only oversubscribe.
-  fmt::print("\nOpenBLAS threads inside 2 OpenMP replicas (wall time of both replicas)\n");
+  std::vector<double> total(backends.size(), 0.0);
+  for (const Network& net : networks()) {
+    fmt::print("\n{}\n{}\n", net.name, header);
+    std::vector<double> step(backends.size(), 0.0);
+    for (const Product& p : net.products) {
+      const std::vector<double> t = time_backends(backends, p, repeats, target_s);
+      std::string line = fmt::format("{:<34} {:>5} {:>7} {:>5}", p.name, p.M, p.N, p.K);
+      for (std::size_t b = 0; b < backends.size(); ++b) {
+        step[b] += t[b];
+        line += fmt::format(" {:>6.1f} GF/s", p.flops() / t[b] * 1e-9);
+      }
+      for (std::size_t b = 0; b < backends.size(); ++b)
+        if (b != chosen_index) line += fmt::format(" {:>8.2f}x", t[b] / t[chosen_index]);
+      fmt::print("{}\n", line);
+    }
+    std::string line = fmt::format("{:<54}", "one training step (GEMMs)");
+    for (std::size_t b = 0; b < backends.size(); ++b) {
+      total[b] += step[b];
+      line += fmt::format(" {:>8.3f} ms", step[b] * 1e3);
+    }
+    for (std::size_t b = 0; b < backends.size(); ++b)
+      if (b != chosen_index) line += fmt::format(" {:>8.2f}x", step[b] / step[chosen_index]);
+    fmt::print("{}\n", line);
+  }
+  fmt::print("\nall three networks, one step each:");
+  for (std::size_t b = 0; b < backends.size(); ++b)
+    fmt::print(" {} {:.3f} ms{}", gemm_backend_name(backends[b]), total[b] * 1e3,
+               b + 1 < backends.size() ? "," : "\n");
+
+  // Replica scaling of the default backend: two OpenMP replicas on two threads against one.
+  // The backend must not start threads of its own inside a replica (oneDNN's OpenMP
+  // parallelism, OpenBLAS's pthreads); if it did, two replicas would oversubscribe the cores.
+  fmt::print("\n{}: 2 replicas on 2 threads against 1 on 1 (GEMM throughput ratio, ideal 2)\n",
+             gemm_backend_name(chosen));
   for (const Network& net : networks()) {
     const int steps = quick ? 5 : (net.name == "VGG-16/4" ? 10 : 50);
-    replicas_seconds(net, 1, 1);  // warm-up
+    replicas_seconds(net, 2, 1);  // warm-up
     double best1 = 1e300, best2 = 1e300;
     for (int r = 0; r < (quick ? 1 : 3); ++r) {
       best1 = std::min(best1, replicas_seconds(net, 1, steps));
       best2 = std::min(best2, replicas_seconds(net, 2, steps));
     }
-    fmt::print(
-        "{:<20} 1 BLAS thread {:8.3f} ms/step   2 BLAS threads {:8.3f} ms/step   "
-        "ratio {:.2f}x\n",
-        net.name, best1 / steps * 1e3, best2 / steps * 1e3, best2 / best1);
+    fmt::print("{:<20} 1 replica {:8.3f} ms/step   2 replicas {:8.3f} ms/step   speedup {:.2f}x\n",
+               net.name, best1 / steps * 1e3, best2 / steps * 1e3, 2.0 * best1 / best2);
   }
   return 0;
 }

@@ -9,7 +9,9 @@ packages=(
   libboost-dev libfmt-dev doctest-dev librandom123-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libnlopt-cxx-dev libpng-dev
-  libopenblas-dev libeigen3-dev
+  libdnnl-dev libopenblas-dev libeigen3-dev
+  # oneDNN's CMake package config requires OpenCL (a Recommends we do not get otherwise).
+  ocl-icd-opencl-dev
   python3-numpy python3-h5py
   dataset-fashion-mnist
 )

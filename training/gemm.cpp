@@ -1,5 +1,6 @@
-// Backend dispatch of sgemm. The backends live in gemm_openblas.cpp and gemm_eigen.cpp so that
-// each sees only its own headers (Eigen's macros must precede its includes).
+// Backend dispatch of sgemm. The backends live in gemm_onednn.cpp, gemm_openblas.cpp and
+// gemm_eigen.cpp so that each sees only its own headers (Eigen's macros must precede its
+// includes).
 #include "training/gemm.hpp"
 
 #include "core/error.hpp"
@@ -13,9 +14,15 @@ void sgemm_eigen(Trans ta, Trans tb, int M, int N, int K, float alpha, const flo
 void sgemm_openblas(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
                     const float* B, int ldb, float beta, float* C, int ldc);
 #endif
+#ifdef MEMCARLO_HAVE_ONEDNN
+void sgemm_onednn(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
+                  const float* B, int ldb, float beta, float* C, int ldc);
+#endif
 
 GemmBackend default_gemm_backend() {
-#ifdef MEMCARLO_GEMM_OPENBLAS
+#if defined(MEMCARLO_GEMM_ONEDNN)
+  return GemmBackend::onednn;
+#elif defined(MEMCARLO_GEMM_OPENBLAS)
   return GemmBackend::openblas;
 #else
   return GemmBackend::eigen;
@@ -23,21 +30,38 @@ GemmBackend default_gemm_backend() {
 }
 
 bool gemm_backend_available(GemmBackend backend) {
-#ifdef MEMCARLO_HAVE_OPENBLAS
-  (void)backend;
-  return true;
+  switch (backend) {
+    case GemmBackend::onednn:
+#ifdef MEMCARLO_HAVE_ONEDNN
+      return true;
 #else
-  return backend == GemmBackend::eigen;
+      return false;
 #endif
+    case GemmBackend::openblas:
+#ifdef MEMCARLO_HAVE_OPENBLAS
+      return true;
+#else
+      return false;
+#endif
+    case GemmBackend::eigen: return true;
+  }
+  return false;
 }
 
 const char* gemm_backend_name(GemmBackend backend) {
-  return backend == GemmBackend::openblas ? "openblas" : "eigen";
+  switch (backend) {
+    case GemmBackend::onednn: return "onednn";
+    case GemmBackend::openblas: return "openblas";
+    case GemmBackend::eigen: return "eigen";
+  }
+  return "?";
 }
 
 void sgemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc) {
-#ifdef MEMCARLO_GEMM_OPENBLAS
+#if defined(MEMCARLO_GEMM_ONEDNN)
+  sgemm_onednn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#elif defined(MEMCARLO_GEMM_OPENBLAS)
   sgemm_openblas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
   sgemm_eigen(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -48,13 +72,19 @@ void sgemm(GemmBackend backend, Trans ta, Trans tb, int M, int N, int K, float a
            const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
   MC_VALIDATE(gemm_backend_available(backend), "GEMM backend {} is not compiled into this build",
               gemm_backend_name(backend));
-#ifdef MEMCARLO_HAVE_OPENBLAS
-  if (backend == GemmBackend::openblas) {
-    sgemm_openblas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    return;
-  }
+  switch (backend) {
+#ifdef MEMCARLO_HAVE_ONEDNN
+    case GemmBackend::onednn:
+      sgemm_onednn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
 #endif
-  sgemm_eigen(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#ifdef MEMCARLO_HAVE_OPENBLAS
+    case GemmBackend::openblas:
+      sgemm_openblas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
+#endif
+    default: sgemm_eigen(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
 }
 
 }  // namespace memcarlo::training

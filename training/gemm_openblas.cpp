@@ -1,8 +1,8 @@
 // sgemm through OpenBLAS's cblas_sgemm. Debian ships the pthread build of OpenBLAS
 // (libopenblas0-pthread), whose default is one BLAS thread per core; called from our OpenMP
 // replicas that would put 2 x 2 threads on 2 cores and print "Detect OpenMP Loop" warnings.
-// So the first call pins OpenBLAS to one thread for the whole process (bench_gemm measures
-// the difference). Replicas calling cblas_sgemm concurrently is then safe: with one thread the
+// So the first call pins OpenBLAS to one thread for the whole process (two BLAS threads per
+// replica measured 5-68x slower, bench/README.md). Replicas calling cblas_sgemm concurrently is then safe: with one thread the
 // product runs in the caller, and 0.3.21 guards its buffer pool with locks.
 #include <cblas.h>
 

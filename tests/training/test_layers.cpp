@@ -3,6 +3,9 @@
 // running statistics, dropout statistics, SGD and schedules against closed forms, and the shape
 // errors users see.
 #include <doctest/doctest.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <cmath>
 #include <functional>
@@ -140,9 +143,9 @@ std::vector<double> naive_conv(const Tensor& x, Conv2d& conv) {
 
 }  // namespace
 
-TEST_CASE("sgemm: both backends match a double-precision triple loop for every transpose") {
+TEST_CASE("sgemm: every backend matches a double-precision triple loop for every transpose") {
   const int M = 7, N = 5, K = 11, pad = 3;  // leading dimensions padded beyond the rows
-  for (GemmBackend backend : {GemmBackend::openblas, GemmBackend::eigen}) {
+  for (GemmBackend backend : {GemmBackend::onednn, GemmBackend::openblas, GemmBackend::eigen}) {
     if (!gemm_backend_available(backend)) continue;
     for (Trans ta : {Trans::no, Trans::yes}) {
       for (Trans tb : {Trans::no, Trans::yes}) {
@@ -184,6 +187,26 @@ TEST_CASE("sgemm: both backends match a double-precision triple loop for every t
   }
   CHECK(gemm_backend_available(GemmBackend::eigen));
 }
+
+#ifdef _OPENMP
+// The oneDNN backend runs each product on one thread by lowering the OpenMP thread count around
+// the call; the caller's setting must come back unchanged, or every later parallel region of
+// the program (replicas, device loops) would silently run on one thread.
+TEST_CASE("sgemm: the caller's OpenMP thread count is unchanged after every backend") {
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(2);
+  const Tensor A = random_tensor({64 * 32}, 1), B = random_tensor({32 * 48}, 2);
+  Tensor C({64 * 48});
+  for (GemmBackend backend : {GemmBackend::onednn, GemmBackend::openblas, GemmBackend::eigen}) {
+    if (!gemm_backend_available(backend)) continue;
+    sgemm(backend, Trans::no, Trans::no, 64, 48, 32, 1.0f, A.ptr(), 32, B.ptr(), 48, 0.0f,
+          C.ptr(), 48);
+    INFO(gemm_backend_name(backend));
+    CHECK(omp_get_max_threads() == 2);
+  }
+  omp_set_num_threads(before);
+}
+#endif
 
 TEST_CASE("dense: forward matches x W^T + b and gradients match finite differences") {
   Dense dense(5, 4);
