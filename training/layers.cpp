@@ -144,55 +144,107 @@ void Conv2d::initialize(RngStream& rng) {
   fill_uniform(params_[1].value, bound, rng);
 }
 
+// Output columns ow of kernel column kj whose input column iw = ow s + kj - pad lies inside
+// [0, W): the range [lo, hi).
+struct ColumnRange {
+  int lo, hi;
+};
+ColumnRange valid_columns(int kj, int s, int pad, int W, int OW) {
+  const int lo = kj >= pad ? 0 : std::min(OW, (pad - kj + s - 1) / s);
+  const int hi = W - 1 + pad - kj < 0 ? 0 : std::min(OW, (W - 1 + pad - kj) / s + 1);
+  return {lo, std::max(lo, hi)};
+}
+
 // col(row (c, ki, kj), column (oh, ow)) = x(c, oh s + ki - pad, ow s + kj - pad), zero outside.
 // Columns of one sample are contiguous; ld is the row stride (P per sample, N P batched).
+//
+// Rows are short (OW is 2 to 32 here), so the loops below are written out rather than calls
+// to memcpy and memset, whose per-call cost dominated im2col in perf (layers.cpp is compiled
+// with -fno-tree-loop-distribute-patterns so that GCC keeps them as loops). A "same"
+// convolution (stride 1, output plane = input plane) takes a faster path: its row (c, ki, kj)
+// is the input plane shifted by (ki - pad) W + (kj - pad), one contiguous copy, after which the
+// columns that wrapped around a row edge are zeroed.
 void Conv2d::im2col(const float* x, float* col, int ld) const {
   const int k = static_cast<int>(k_), s = static_cast<int>(stride_), pad = static_cast<int>(pad_);
-  const int H = g_.H, W = g_.W, OH = g_.OH, OW = g_.OW;
+  const int H = g_.H, W = g_.W, OH = g_.OH, OW = g_.OW, P = g_.P;
+  const bool same = s == 1 && OH == H && OW == W;
   for (int c = 0; c < g_.C; ++c) {
+    const float* plane = x + static_cast<std::size_t>(c) * H * W;
     for (int ki = 0; ki < k; ++ki) {
       for (int kj = 0; kj < k; ++kj) {
         float* row = col + static_cast<std::size_t>((c * k + ki) * k + kj) * ld;
-        // Output columns whose input column iw = ow s + kj - pad lies inside [0, W).
-        const int lo = kj >= pad ? 0 : std::min(OW, (pad - kj + s - 1) / s);
-        const int hi = W - 1 + pad - kj < 0 ? 0 : std::min(OW, (W - 1 + pad - kj) / s + 1);
+        const auto [lo, hi] = valid_columns(kj, s, pad, W, OW);
+        if (same) {
+          const int shift = (ki - pad) * W + (kj - pad);
+          // Output pixels j whose source j + shift lies in the plane; the others are zero.
+          const int first = std::clamp(-shift, 0, P), last = std::clamp(P - shift, first, P);
+          for (int j = 0; j < first; ++j) row[j] = 0.0f;
+          for (int j = first; j < last; ++j) row[j] = plane[j + shift];
+          for (int j = last; j < P; ++j) row[j] = 0.0f;
+          if (lo > 0 || hi < OW) {
+            for (int oh = 0; oh < OH; ++oh) {
+              float* d = row + oh * OW;
+              for (int ow = 0; ow < lo; ++ow) d[ow] = 0.0f;
+              for (int ow = hi; ow < OW; ++ow) d[ow] = 0.0f;
+            }
+          }
+          continue;
+        }
         for (int oh = 0; oh < OH; ++oh) {
           float* d = row + oh * OW;
           const int ih = oh * s + ki - pad;
-          if (ih < 0 || ih >= H || lo >= hi) {
-            std::fill(d, d + OW, 0.0f);
+          if (ih < 0 || ih >= H) {
+            for (int ow = 0; ow < OW; ++ow) d[ow] = 0.0f;
             continue;
           }
-          const float* src = x + (static_cast<std::size_t>(c) * H + ih) * W + (kj - pad);
-          std::fill(d, d + lo, 0.0f);
+          const float* src = plane + static_cast<std::size_t>(ih) * W + (kj - pad);
+          for (int ow = 0; ow < lo; ++ow) d[ow] = 0.0f;
           if (s == 1) {
-            std::copy(src + lo, src + hi, d + lo);
+            for (int ow = lo; ow < hi; ++ow) d[ow] = src[ow];
           } else {
             for (int ow = lo; ow < hi; ++ow) d[ow] = src[ow * s];
           }
-          std::fill(d + hi, d + OW, 0.0f);
+          for (int ow = hi; ow < OW; ++ow) d[ow] = 0.0f;
         }
       }
     }
   }
 }
 
-// The adjoint of im2col: dx(c, ih, iw) += col(row, column) over every use; dx is zeroed here.
-void Conv2d::col2im(const float* col, int ld, float* dx) const {
+// The adjoint of im2col: dx(c, ih, iw) += col(row, column) over every use, rows in order; dx
+// is zeroed here. For a "same" convolution the entries of col that im2col zeroes (wrapped
+// columns, padding rows) are zeroed in col first, so each row adds as one contiguous span:
+// adding 0 leaves every sum as it was (up to the sign of a zero).
+void Conv2d::col2im(float* col, int ld, float* dx) const {
   const int k = static_cast<int>(k_), s = static_cast<int>(stride_), pad = static_cast<int>(pad_);
-  const int H = g_.H, W = g_.W, OH = g_.OH, OW = g_.OW;
-  std::fill(dx, dx + static_cast<std::size_t>(g_.C) * H * W, 0.0f);
+  const int H = g_.H, W = g_.W, OH = g_.OH, OW = g_.OW, P = g_.P;
+  const bool same = s == 1 && OH == H && OW == W;
+  const std::size_t plane_size = static_cast<std::size_t>(H) * W;
+  for (std::size_t i = 0; i < plane_size * g_.C; ++i) dx[i] = 0.0f;
   for (int c = 0; c < g_.C; ++c) {
+    float* plane = dx + c * plane_size;
     for (int ki = 0; ki < k; ++ki) {
       for (int kj = 0; kj < k; ++kj) {
-        const float* row = col + static_cast<std::size_t>((c * k + ki) * k + kj) * ld;
-        const int lo = kj >= pad ? 0 : std::min(OW, (pad - kj + s - 1) / s);
-        const int hi = W - 1 + pad - kj < 0 ? 0 : std::min(OW, (W - 1 + pad - kj) / s + 1);
+        float* row = col + static_cast<std::size_t>((c * k + ki) * k + kj) * ld;
+        const auto [lo, hi] = valid_columns(kj, s, pad, W, OW);
+        if (same) {
+          const int shift = (ki - pad) * W + (kj - pad);
+          const int first = std::clamp(-shift, 0, P), last = std::clamp(P - shift, first, P);
+          if (lo > 0 || hi < OW) {
+            for (int oh = 0; oh < OH; ++oh) {
+              float* d = row + oh * OW;
+              for (int ow = 0; ow < lo; ++ow) d[ow] = 0.0f;
+              for (int ow = hi; ow < OW; ++ow) d[ow] = 0.0f;
+            }
+          }
+          for (int j = first; j < last; ++j) plane[j + shift] += row[j];
+          continue;
+        }
         for (int oh = 0; oh < OH; ++oh) {
           const int ih = oh * s + ki - pad;
           if (ih < 0 || ih >= H) continue;
           const float* d = row + oh * OW;
-          float* dst = dx + (static_cast<std::size_t>(c) * H + ih) * W + (kj - pad);
+          float* dst = plane + static_cast<std::size_t>(ih) * W + (kj - pad);
           if (s == 1) {
             for (int ow = lo; ow < hi; ++ow) dst[ow] += d[ow];
           } else {

@@ -87,7 +87,8 @@ class Conv2d final : public Layer {
     int N, C, H, W, OH, OW, P, CKK;  // P = OH * OW, CKK = C * k * k
   };
   void im2col(const float* x, float* col, int ld) const;
-  void col2im(const float* col, int ld, float* dx) const;
+  // Clobbers the entries of col that im2col would have zeroed.
+  void col2im(float* col, int ld, float* dx) const;
 
   std::size_t in_ch_, out_ch_, k_, stride_, pad_;
   Im2col layout_;
