@@ -294,12 +294,15 @@ void Conv2d::forward(const Tensor& in, Tensor& out, const Pass& /*pass*/) {
       }
     }
   } else {
-    input_ = in;
-    col_.resize(static_cast<std::size_t>(CKK) * P);
+    // One (CKK, P) matrix per sample, all kept for backward (rebuilding them there took as
+    // long as building them here).
+    const std::size_t col_size = static_cast<std::size_t>(CKK) * P;
+    col_.resize(col_size * N);
     for (int n = 0; n < N; ++n) {
-      im2col(in.ptr() + n * in_sample, col_.data(), P);
+      float* col = col_.data() + n * col_size;
+      im2col(in.ptr() + n * in_sample, col, P);
       float* y = out.ptr() + static_cast<std::size_t>(n) * OC * P;
-      sgemm(Trans::no, Trans::no, OC, P, CKK, 1.0f, w, CKK, col_.data(), P, 0.0f, y, P);
+      sgemm(Trans::no, Trans::no, OC, P, CKK, 1.0f, w, CKK, col, P, 0.0f, y, P);
       for (int oc = 0; oc < OC; ++oc) {
         const float bias = b[oc];
         for (int p = 0; p < P; ++p) y[oc * P + p] += bias;
@@ -353,8 +356,8 @@ void Conv2d::backward(const Tensor& grad_out, Tensor* grad_in) {
         for (int p = 0; p < P; ++p) sum += dy[oc * P + p];
         db[oc] += sum;
       }
-      im2col(input_.ptr() + n * in_sample, col_.data(), P);
-      sgemm(Trans::no, Trans::yes, OC, CKK, P, 1.0f, dy, P, col_.data(), P, n == 0 ? 0.0f : 1.0f,
+      const float* col = col_.data() + static_cast<std::size_t>(n) * CKK * P;
+      sgemm(Trans::no, Trans::yes, OC, CKK, P, 1.0f, dy, P, col, P, n == 0 ? 0.0f : 1.0f,
             dw, CKK);
       if (grad_in) {
         sgemm(Trans::yes, Trans::no, CKK, P, OC, 1.0f, w, CKK, dy, P, 0.0f, dcol_.data(), P);

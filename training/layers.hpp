@@ -51,7 +51,7 @@ class Dense final : public Layer {
 };
 
 // How Conv2d lays out its im2col matrix. per_sample: one (C k k, OH OW) matrix and three small
-// GEMMs per sample, the input kept and the matrix rebuilt in backward. batched: one
+// GEMMs per sample, the matrices of the whole batch kept from forward to backward. batched: one
 // (C k k, N OH OW) matrix for the whole batch, kept from forward to backward, so each pass is
 // one large GEMM at the cost of permuting (OC, N, P) <-> (N, OC, P) and N times the memory.
 // automatic: batched for output planes under 64 pixels, per_sample otherwise, the faster of
@@ -95,7 +95,6 @@ class Conv2d final : public Layer {
   Im2col used_ = Im2col::per_sample;  // layout_ resolved for the last input
   std::array<Parameter, 2> params_;   // weight, bias
   Geometry g_{};
-  Tensor input_;  // per_sample: the last input
   std::vector<float> col_, out_tmp_, grad_tmp_, dcol_;
   ShapeCache shapes_;
 };
