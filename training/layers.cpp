@@ -34,6 +34,45 @@ void check_grad_shape(const char* layer, const Tensor& grad_out, const Shape& ex
               shape_string(grad_out.shape), shape_string(expected));
 }
 
+// A sum in double over many floats, kept as 8 interleaved partial sums (element i of each
+// added span goes to lane i % 8) that total() combines pairwise in a fixed order. One running
+// sum is bound by the latency of the add (a dependent chain); 8 independent lanes are not, and
+// GCC vectorises the fixed-width inner loops. The order is fixed, so results are reproducible.
+struct LaneSum {
+  static constexpr std::size_t lanes = 8;
+  double v[lanes] = {};
+
+  void add(const float* x, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + lanes <= n; i += lanes)
+      for (std::size_t j = 0; j < lanes; ++j) v[j] += x[i + j];
+    for (std::size_t j = 0; i + j < n; ++j) v[j] += x[i + j];
+  }
+  // Sum of (x - mean)^2.
+  void add_squared_deviation(const float* x, std::size_t n, double mean) {
+    std::size_t i = 0;
+    for (; i + lanes <= n; i += lanes)
+      for (std::size_t j = 0; j < lanes; ++j) {
+        const double d = x[i + j] - mean;
+        v[j] += d * d;
+      }
+    for (std::size_t j = 0; i + j < n; ++j) {
+      const double d = x[i + j] - mean;
+      v[j] += d * d;
+    }
+  }
+  // Sum of x y.
+  void add_product(const float* x, const float* y, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + lanes <= n; i += lanes)
+      for (std::size_t j = 0; j < lanes; ++j) v[j] += static_cast<double>(x[i + j]) * y[i + j];
+    for (std::size_t j = 0; i + j < n; ++j) v[j] += static_cast<double>(x[i + j]) * y[i + j];
+  }
+  double total() const {
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+  }
+};
+
 }  // namespace
 
 const Shape& ShapeCache::output_for(const Layer& layer, const Shape& in) {
@@ -319,7 +358,7 @@ void Conv2d::backward(const Tensor& grad_out, Tensor* grad_in) {
   const float* w = params_[0].value.ptr();
   float* dw = params_[0].grad.ptr();
   float* db = params_[1].grad.ptr();
-  std::fill(db, db + OC, 0.0f);
+  std::vector<LaneSum> bias_sum(static_cast<std::size_t>(OC));  // db, summed over N and P
   if (grad_in) grad_in->resize(shapes_.input());
 
   if (used_ == Im2col::batched) {
@@ -330,12 +369,8 @@ void Conv2d::backward(const Tensor& grad_out, Tensor* grad_in) {
       for (int oc = 0; oc < OC; ++oc) {
         const float* src = grad_out.ptr() + (static_cast<std::size_t>(n) * OC + oc) * P;
         float* dst = grad_tmp_.data() + static_cast<std::size_t>(oc) * ld + n * P;
-        float sum = 0.0f;
-        for (int p = 0; p < P; ++p) {
-          dst[p] = src[p];
-          sum += src[p];
-        }
-        db[oc] += sum;
+        for (int p = 0; p < P; ++p) dst[p] = src[p];
+        bias_sum[oc].add(src, static_cast<std::size_t>(P));
       }
     }
     // dW (OC, CKK) = dY (OC, N P) col^T; dcol (CKK, N P) = W^T dY.
@@ -351,11 +386,8 @@ void Conv2d::backward(const Tensor& grad_out, Tensor* grad_in) {
     if (grad_in) dcol_.resize(static_cast<std::size_t>(CKK) * P);
     for (int n = 0; n < N; ++n) {
       const float* dy = grad_out.ptr() + static_cast<std::size_t>(n) * OC * P;
-      for (int oc = 0; oc < OC; ++oc) {
-        float sum = 0.0f;
-        for (int p = 0; p < P; ++p) sum += dy[oc * P + p];
-        db[oc] += sum;
-      }
+      for (int oc = 0; oc < OC; ++oc)
+        bias_sum[oc].add(dy + static_cast<std::size_t>(oc) * P, static_cast<std::size_t>(P));
       const float* col = col_.data() + static_cast<std::size_t>(n) * CKK * P;
       sgemm(Trans::no, Trans::yes, OC, CKK, P, 1.0f, dy, P, col, P, n == 0 ? 0.0f : 1.0f,
             dw, CKK);
@@ -365,6 +397,7 @@ void Conv2d::backward(const Tensor& grad_out, Tensor* grad_in) {
       }
     }
   }
+  for (int oc = 0; oc < OC; ++oc) db[oc] = static_cast<float>(bias_sum[oc].total());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -655,20 +688,12 @@ void BatchNorm::forward(const Tensor& in, Tensor& out, const Pass& pass) {
     double mean, inv_std;
     if (pass.mode == Mode::train) {
       // Two passes in double: the mean, then the biased variance about it.
-      double sum = 0.0;
-      for (std::size_t n = 0; n < N; ++n) {
-        const float* x = in.ptr() + (n * C + c) * S;
-        for (std::size_t s = 0; s < S; ++s) sum += x[s];
-      }
-      mean = sum / static_cast<double>(m);
-      double ss = 0.0;
-      for (std::size_t n = 0; n < N; ++n) {
-        const float* x = in.ptr() + (n * C + c) * S;
-        for (std::size_t s = 0; s < S; ++s) {
-          const double d = x[s] - mean;
-          ss += d * d;
-        }
-      }
+      LaneSum sum, squares;
+      for (std::size_t n = 0; n < N; ++n) sum.add(in.ptr() + (n * C + c) * S, S);
+      mean = sum.total() / static_cast<double>(m);
+      for (std::size_t n = 0; n < N; ++n)
+        squares.add_squared_deviation(in.ptr() + (n * C + c) * S, S, mean);
+      const double ss = squares.total();
       const double var = ss / static_cast<double>(m);
       inv_std = 1.0 / std::sqrt(var + eps_);
       const double unbiased = ss / static_cast<double>(m - 1);
@@ -702,15 +727,13 @@ void BatchNorm::backward(const Tensor& grad_out, Tensor* grad_in) {
   float* dbeta = params_[1].grad.ptr();
   if (grad_in) grad_in->resize(xhat_.shape);
   for (std::size_t c = 0; c < C; ++c) {
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
+    LaneSum dy_sum, dy_xhat_sum;
     for (std::size_t n = 0; n < N; ++n) {
       const float* dy = grad_out.ptr() + (n * C + c) * S;
-      const float* xh = xhat_.ptr() + (n * C + c) * S;
-      for (std::size_t s = 0; s < S; ++s) {
-        sum_dy += dy[s];
-        sum_dy_xhat += static_cast<double>(dy[s]) * xh[s];
-      }
+      dy_sum.add(dy, S);
+      dy_xhat_sum.add_product(dy, xhat_.ptr() + (n * C + c) * S, S);
     }
+    const double sum_dy = dy_sum.total(), sum_dy_xhat = dy_xhat_sum.total();
     dgamma[c] = static_cast<float>(sum_dy_xhat);
     dbeta[c] = static_cast<float>(sum_dy);
     if (!grad_in) continue;
