@@ -1,7 +1,8 @@
-// Conv2d im2col layouts (per sample vs batched) on the convolutions of LeNet-5 and VGG-16 at
-// 1/4 width (32 x 32 input), batch 64: forward plus backward (weight and input gradients;
-// the first layer skips the input gradient, as in training). Also the time of a whole LeNet-5
-// training step (forward, loss, backward, SGD) with each layout. Prints, does not assert.
+// Conv2d algorithms (im2col per sample, im2col batched, oneDNN direct convolution) on the
+// convolutions of LeNet-5 and VGG-16 at 1/4 width (32 x 32 input), batch 64: forward plus
+// backward (weight and input gradients; the first layer skips the input gradient, as in
+// training), and which one `automatic` picks. Also the time of a whole LeNet-5 training step
+// (forward, loss, backward, SGD) with each. Prints, does not assert.
 // Usage: bench_layers [--quick | --lenet] (--lenet: only the LeNet-5 training step)
 #include <fmt/format.h>
 
@@ -11,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/rng.hpp"
@@ -45,33 +47,51 @@ struct ConvSpec {
   bool first;
 };
 
-// Best of `repeats`, the two layouts interleaved; seconds per forward + backward.
-std::pair<double, double> time_conv(const ConvSpec& s, int repeats, int calls) {
-  Conv2d per_sample(s.C, s.OC, s.k, 1, s.pad, Im2col::per_sample);
-  Conv2d batched(s.C, s.OC, s.k, 1, s.pad, Im2col::batched);
-  RngStream rng(1, 0, 0);
-  per_sample.initialize(rng);
-  batched.initialize(rng);
+const char* algorithm_name(ConvAlgorithm a) {
+  switch (a) {
+    case ConvAlgorithm::per_sample: return "per-sample";
+    case ConvAlgorithm::batched: return "batched";
+    case ConvAlgorithm::onednn: return "onednn";
+    case ConvAlgorithm::automatic: return "automatic";
+  }
+  return "?";
+}
+
+// The explicit algorithms of this build.
+std::vector<ConvAlgorithm> algorithms() {
+  std::vector<ConvAlgorithm> v{ConvAlgorithm::per_sample, ConvAlgorithm::batched};
+  if (onednn_convolution_available()) v.push_back(ConvAlgorithm::onednn);
+  return v;
+}
+
+// Seconds per forward + backward of each algorithm: best of `repeats`, interleaved so that a
+// slow spell of the machine hits all of them. Also which one `automatic` picks.
+std::vector<double> time_conv(const ConvSpec& s, const std::vector<ConvAlgorithm>& algos,
+                              int repeats, int calls, ConvAlgorithm& automatic_choice) {
+  std::vector<std::unique_ptr<Conv2d>> convs;
+  for (ConvAlgorithm a : algos) {
+    convs.push_back(std::make_unique<Conv2d>(s.C, s.OC, s.k, 1, s.pad, a));
+    RngStream rng(1, 0, 0);
+    convs.back()->initialize(rng);
+  }
   const Tensor x = random_tensor({batch, s.C, s.H, s.H}, 2);
-  Tensor y, dx;
-  Tensor dy;
+  Tensor y, dx, dy;
   auto step = [&](Conv2d& conv) {
     conv.forward(x, y, Pass{});
     if (dy.shape != y.shape) dy = random_tensor(y.shape, 3);
     conv.backward(dy, s.first ? nullptr : &dx);
   };
-  step(per_sample);
-  step(batched);
-  double best[2] = {1e300, 1e300};
-  for (int r = 0; r < repeats; ++r) {
-    best[0] = std::min(best[0], seconds_of([&] {
-                                  for (int c = 0; c < calls; ++c) step(per_sample);
-                                }) / calls);
-    best[1] = std::min(best[1], seconds_of([&] {
-                                  for (int c = 0; c < calls; ++c) step(batched);
-                                }) / calls);
-  }
-  return {best[0], best[1]};
+  for (auto& c : convs) step(*c);
+  Conv2d automatic(s.C, s.OC, s.k, 1, s.pad, ConvAlgorithm::automatic);
+  step(automatic);
+  automatic_choice = automatic.used();
+  std::vector<double> best(algos.size(), 1e300);
+  for (int r = 0; r < repeats; ++r)
+    for (std::size_t a = 0; a < algos.size(); ++a)
+      best[a] = std::min(best[a], seconds_of([&] {
+                                    for (int c = 0; c < calls; ++c) step(*convs[a]);
+                                  }) / calls);
+  return best;
 }
 
 // LeNet-5 as used for MNIST: conv 1->6 k5 p2, tanh, maxpool 2, conv 6->16 k5, tanh, maxpool 2,
@@ -81,11 +101,11 @@ struct LeNet {
   std::vector<Tensor> acts, grads;
   std::unique_ptr<Sgd> sgd;
 
-  explicit LeNet(Im2col layout) {
-    layers.push_back(std::make_unique<Conv2d>(1, 6, 5, 1, 2, layout));
+  explicit LeNet(ConvAlgorithm algorithm) {
+    layers.push_back(std::make_unique<Conv2d>(1, 6, 5, 1, 2, algorithm));
     layers.push_back(std::make_unique<Tanh>());
     layers.push_back(std::make_unique<MaxPool2d>(2));
-    layers.push_back(std::make_unique<Conv2d>(6, 16, 5, 1, 0, layout));
+    layers.push_back(std::make_unique<Conv2d>(6, 16, 5, 1, 0, algorithm));
     layers.push_back(std::make_unique<Tanh>());
     layers.push_back(std::make_unique<MaxPool2d>(2));
     layers.push_back(std::make_unique<Flatten>());
@@ -124,8 +144,8 @@ int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const bool lenet_only = argc > 1 && std::strcmp(argv[1], "--lenet") == 0;
   const int repeats = quick ? 2 : 5;
-  fmt::print("Conv2d im2col layouts, batch {}, GEMM backend {}; forward + backward per call\n",
-             batch, gemm_backend_name(default_gemm_backend()));
+  fmt::print("Conv2d algorithms, batch {}, GEMM backend {}\n", batch,
+             gemm_backend_name(default_gemm_backend()));
   std::vector<ConvSpec> specs = {
       {"LeNet conv1 1->6 k5 28x28 p2", 1, 6, 5, 2, 28, true},
       {"LeNet conv2 6->16 k5 14x14", 6, 16, 5, 0, 14, false},
@@ -143,40 +163,55 @@ int main(int argc, char** argv) {
     C = w;
     ++index;
   }
-  fmt::print("{:<34} {:>14} {:>14} {:>10}\n", "layer", "per-sample ms", "batched ms", "per/batch");
-  double lenet[2] = {0, 0}, vgg[2] = {0, 0};
+  const std::vector<ConvAlgorithm> algos = algorithms();
+  std::string header = fmt::format("{:<34}", "layer (ms per forward + backward)");
+  for (ConvAlgorithm a : algos) header += fmt::format(" {:>11}", algorithm_name(a));
+  fmt::print("{}  {:>10}\n", header, "automatic");
+  std::vector<double> lenet(algos.size(), 0.0), vgg(algos.size(), 0.0);
+  double lenet_auto = 0, vgg_auto = 0;
   for (const ConvSpec& s : specs) {
     if (lenet_only) break;
     const int calls = quick ? 1 : (s.H >= 16 ? 3 : 10);
-    const auto [ps, bt] = time_conv(s, repeats, calls);
-    fmt::print("{:<34} {:>14.3f} {:>14.3f} {:>9.2f}x\n", s.name, ps * 1e3, bt * 1e3, ps / bt);
-    double* total = s.name.starts_with("LeNet") ? lenet : vgg;
-    total[0] += ps;
-    total[1] += bt;
+    ConvAlgorithm choice{};
+    const std::vector<double> t = time_conv(s, algos, repeats, calls, choice);
+    const bool is_lenet = s.name.starts_with("LeNet");
+    std::string line = fmt::format("{:<34}", s.name);
+    for (std::size_t a = 0; a < algos.size(); ++a) {
+      line += fmt::format(" {:>11.3f}", t[a] * 1e3);
+      (is_lenet ? lenet : vgg)[a] += t[a];
+      if (algos[a] == choice) (is_lenet ? lenet_auto : vgg_auto) += t[a];
+    }
+    fmt::print("{}  {:>10}\n", line, algorithm_name(choice));
   }
-  fmt::print("{:<34} {:>14.3f} {:>14.3f} {:>9.2f}x\n", "LeNet-5 convolutions", lenet[0] * 1e3,
-             lenet[1] * 1e3, lenet[0] / lenet[1]);
-  fmt::print("{:<34} {:>14.3f} {:>14.3f} {:>9.2f}x\n", "VGG-16/4 convolutions", vgg[0] * 1e3,
-             vgg[1] * 1e3, vgg[0] / vgg[1]);
+  if (!lenet_only) {
+    for (auto [name, total, chosen] : {std::tuple{"LeNet-5 convolutions", &lenet, lenet_auto},
+                                       std::tuple{"VGG-16/4 convolutions", &vgg, vgg_auto}}) {
+      std::string line = fmt::format("{:<34}", name);
+      for (double t : *total) line += fmt::format(" {:>11.3f}", t * 1e3);
+      fmt::print("{}  {:>7.3f} ms\n", line, chosen * 1e3);
+    }
+  }
 
   // Whole LeNet-5 training steps, as MNIST training runs them.
-  LeNet nets[3] = {LeNet(Im2col::per_sample), LeNet(Im2col::batched), LeNet(Im2col::automatic)};
+  std::vector<ConvAlgorithm> variants = algos;
+  variants.push_back(ConvAlgorithm::automatic);
+  std::vector<LeNet> nets;
+  for (ConvAlgorithm a : variants) nets.emplace_back(a);
   const Tensor x = random_tensor({batch, 1, 28, 28}, 5);
   std::vector<int> labels(batch);
   for (std::size_t i = 0; i < batch; ++i) labels[i] = static_cast<int>(i % 10);
   for (LeNet& net : nets) net.step(x, labels);
   const int steps = quick ? 5 : 50;
-  double best[3] = {1e300, 1e300, 1e300};
-  for (int r = 0; r < repeats; ++r) {
-    for (int v = 0; v < 3; ++v) {
+  std::vector<double> best(nets.size(), 1e300);
+  for (int r = 0; r < repeats; ++r)
+    for (std::size_t v = 0; v < nets.size(); ++v)
       best[v] = std::min(best[v], seconds_of([&] {
                                     for (int i = 0; i < steps; ++i) nets[v].step(x, labels);
                                   }) / steps);
-    }
-  }
-  fmt::print(
-      "\nLeNet-5 training step (tanh, batch {}): per-sample {:.3f} ms, batched {:.3f} ms, "
-      "automatic {:.3f} ms = {:.0f} samples/s\n",
-      batch, best[0] * 1e3, best[1] * 1e3, best[2] * 1e3, batch / best[2]);
+  fmt::print("\nLeNet-5 training step (tanh, batch {}), ms:", batch);
+  for (std::size_t v = 0; v < nets.size(); ++v)
+    fmt::print(" {} {:.3f}{}", algorithm_name(variants[v]), best[v] * 1e3,
+               v + 1 < nets.size() ? "," : "");
+  fmt::print(" (automatic: {:.0f} samples/s)\n", batch / best.back());
   return 0;
 }

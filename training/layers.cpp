@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "training/conv_onednn.hpp"
 #include "training/gemm.hpp"
 
 namespace memcarlo::training {
@@ -150,21 +151,25 @@ void Dense::backward(const Tensor& grad_out, Tensor* grad_in) {
 // Conv2d
 
 Conv2d::Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel,
-               std::size_t stride, std::size_t padding, Im2col layout)
+               std::size_t stride, std::size_t padding, ConvAlgorithm algorithm)
     : in_ch_(in_channels),
       out_ch_(out_channels),
       k_(kernel),
       stride_(stride),
       pad_(padding),
-      layout_(layout) {
+      algorithm_(algorithm) {
   MC_VALIDATE(in_channels > 0 && out_channels > 0 && kernel > 0 && stride > 0,
               "conv2d needs positive channels, kernel and stride, got {} -> {}, kernel {}, "
               "stride {}",
               in_channels, out_channels, kernel, stride);
+  MC_VALIDATE(algorithm != ConvAlgorithm::onednn || onednn_convolution_available(),
+              "conv2d algorithm onednn requested, but oneDNN is not compiled into this build");
   const Shape w{out_channels, in_channels, kernel, kernel};
   params_[0] = Parameter{"weight", Tensor(w), Tensor(w), true};
   params_[1] = Parameter{"bias", Tensor({out_channels}), Tensor({out_channels}), false};
 }
+
+Conv2d::~Conv2d() = default;
 
 Shape Conv2d::output_shape(const Shape& in) const {
   MC_VALIDATE(in.size() == 3 && in[0] == in_ch_,
@@ -311,12 +316,43 @@ void Conv2d::forward(const Tensor& in, Tensor& out, const Pass& /*pass*/) {
   const std::size_t in_sample = in.sample_size();
   const float* w = params_[0].value.ptr();
   const float* b = params_[1].value.ptr();
-  // bench_layers: per-sample GEMMs over fewer than 64 output pixels are too narrow for the
-  // BLAS kernels (batched 1.1-2.1x faster at 4x4 and 2x2); at 8x8 to 14x14 the two tie within
-  // noise; from 16x16 up the per-sample im2col matrix stays in cache and wins (1.4x at 32x32).
-  used_ = layout_ != Im2col::automatic ? layout_ : P < 64 ? Im2col::batched : Im2col::per_sample;
+  // bench_layers (bench/README.md) on the LeNet-5 and VGG-16/4 layers: oneDNN's direct
+  // convolution is 1.1-2.5x faster than both im2col layouts on every layer but a first layer
+  // with one input channel, whose im2col matrix is cheap and where oneDNN pads the output
+  // channels to its vector width (LeNet-5 conv1: per-sample 1.2x faster). Without oneDNN:
+  // per-sample GEMMs over fewer than 64 output pixels are too narrow for the BLAS kernels
+  // (batched 1.1-2.5x faster at 4x4 and 2x2); from 8x8 up per-sample wins.
+  used_ = algorithm_;
+  if (used_ == ConvAlgorithm::automatic) {
+    if (onednn_convolution_available() && g_.C > 1)
+      used_ = ConvAlgorithm::onednn;
+    else
+      used_ = P < 64 ? ConvAlgorithm::batched : ConvAlgorithm::per_sample;
+  }
 
-  if (used_ == Im2col::batched) {
+  if (used_ == ConvAlgorithm::onednn) {
+    const ConvGeometry geometry{N,
+                                g_.C,
+                                g_.H,
+                                g_.W,
+                                OC,
+                                g_.OH,
+                                g_.OW,
+                                static_cast<int>(k_),
+                                static_cast<int>(stride_),
+                                static_cast<int>(pad_)};
+    onednn_ = nullptr;
+    for (auto& c : onednn_cache_)
+      if (c->geometry() == geometry) onednn_ = c.get();
+    if (!onednn_) {
+      if (onednn_cache_.size() == 4) onednn_cache_.erase(onednn_cache_.begin());
+      onednn_cache_.push_back(std::make_unique<OnednnConv>(geometry));
+      onednn_ = onednn_cache_.back().get();
+    }
+    onednn_->forward(in.ptr(), w, b, out.ptr());
+    return;
+  }
+  if (used_ == ConvAlgorithm::batched) {
     const int ld = N * P;
     col_.resize(static_cast<std::size_t>(CKK) * ld);
     out_tmp_.resize(static_cast<std::size_t>(OC) * ld);
@@ -358,10 +394,14 @@ void Conv2d::backward(const Tensor& grad_out, Tensor* grad_in) {
   const float* w = params_[0].value.ptr();
   float* dw = params_[0].grad.ptr();
   float* db = params_[1].grad.ptr();
-  std::vector<LaneSum> bias_sum(static_cast<std::size_t>(OC));  // db, summed over N and P
   if (grad_in) grad_in->resize(shapes_.input());
+  if (used_ == ConvAlgorithm::onednn) {
+    onednn_->backward(grad_out.ptr(), dw, db, grad_in ? grad_in->ptr() : nullptr);
+    return;
+  }
+  std::vector<LaneSum> bias_sum(static_cast<std::size_t>(OC));  // db, summed over N and P
 
-  if (used_ == Im2col::batched) {
+  if (used_ == ConvAlgorithm::batched) {
     const int ld = N * P;
     // dY (N, OC, P) -> (OC, N P); the bias gradient sums each row.
     grad_tmp_.resize(static_cast<std::size_t>(OC) * ld);

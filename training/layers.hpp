@@ -50,21 +50,29 @@ class Dense final : public Layer {
   ShapeCache shapes_;
 };
 
-// How Conv2d lays out its im2col matrix. per_sample: one (C k k, OH OW) matrix and three small
-// GEMMs per sample, the matrices of the whole batch kept from forward to backward. batched: one
-// (C k k, N OH OW) matrix for the whole batch, kept from forward to backward, so each pass is
-// one large GEMM at the cost of permuting (OC, N, P) <-> (N, OC, P) and N times the memory.
-// automatic: batched for output planes under 64 pixels, per_sample otherwise, the faster of
-// the two on every LeNet-5 and VGG-16/4 layer in bench_layers (bench/README.md).
-enum class Im2col { per_sample, batched, automatic };
+// How Conv2d computes. per_sample: one im2col matrix (C k k, OH OW) and three small GEMMs per
+// sample, the matrices of the whole batch kept from forward to backward. batched: one im2col
+// matrix (C k k, N OH OW) for the whole batch, so each pass is one large GEMM at the cost of
+// permuting (OC, N, P) <-> (N, OC, P). onednn: oneDNN's direct-convolution primitives (no
+// im2col matrix; blocked layouts inside, conversions at the layer's edges), when oneDNN is
+// compiled in. automatic: the fastest of these on each layer shape, by bench_layers on the
+// LeNet-5 and VGG-16/4 layers (bench/README.md; the rule is in Conv2d::forward).
+enum class ConvAlgorithm { per_sample, batched, onednn, automatic };
+
+// Whether ConvAlgorithm::onednn is compiled into this build.
+bool onednn_convolution_available();
+
+class OnednnConv;
 
 // Cross-correlation like torch.nn.Conv2d (groups 1, dilation 1, zero padding): weight
 // (out_ch, in_ch, k, k), bias (out_ch); input (N, in_ch, H, W) -> (N, out_ch, OH, OW) with
-// OH = (H + 2 padding - k) / stride + 1. Computed by im2col + GEMM.
+// OH = (H + 2 padding - k) / stride + 1. Computed by im2col + GEMM or by oneDNN.
 class Conv2d final : public Layer {
  public:
   Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel,
-         std::size_t stride = 1, std::size_t padding = 0, Im2col layout = Im2col::automatic);
+         std::size_t stride = 1, std::size_t padding = 0,
+         ConvAlgorithm algorithm = ConvAlgorithm::automatic);
+  ~Conv2d() override;
 
   std::string kind() const override { return "conv2d"; }
   bool is_linear() const override { return true; }
@@ -79,7 +87,9 @@ class Conv2d final : public Layer {
   std::size_t kernel() const { return k_; }
   std::size_t stride() const { return stride_; }
   std::size_t padding() const { return pad_; }
-  Im2col layout() const { return layout_; }
+  ConvAlgorithm algorithm() const { return algorithm_; }
+  // The algorithm resolved for the last input (never automatic after a forward pass).
+  ConvAlgorithm used() const { return used_; }
 
  private:
   // Geometry of the last input.
@@ -91,11 +101,15 @@ class Conv2d final : public Layer {
   void col2im(float* col, int ld, float* dx) const;
 
   std::size_t in_ch_, out_ch_, k_, stride_, pad_;
-  Im2col layout_;
-  Im2col used_ = Im2col::per_sample;  // layout_ resolved for the last input
-  std::array<Parameter, 2> params_;   // weight, bias
+  ConvAlgorithm algorithm_;
+  ConvAlgorithm used_ = ConvAlgorithm::per_sample;  // algorithm_ resolved for the last input
+  std::array<Parameter, 2> params_;                 // weight, bias
   Geometry g_{};
   std::vector<float> col_, out_tmp_, grad_tmp_, dcol_;
+  // oneDNN primitives for the last few input shapes (training batch, last partial batch,
+  // evaluation batch), most recent last; onednn_ is the one of the last forward pass.
+  std::vector<std::unique_ptr<OnednnConv>> onednn_cache_;
+  OnednnConv* onednn_ = nullptr;
   ShapeCache shapes_;
 };
 

@@ -52,10 +52,13 @@ class Train(unittest.TestCase):
             self.assertFalse(os.path.exists(out), f"{out} left behind")
 
     def test_threads_do_not_change_results(self):
-        for rule in ("bp", "dfa"):
-            a = self.train(self.path(f"{rule}1.h5"), "--model", "mlp", "--widths", "64,32",
+        # LeNet-5 covers both convolution paths (conv1 by im2col, conv2 by oneDNN when built in).
+        mlp = ("--model", "mlp", "--widths", "64,32")
+        for name, model, rule in (("mlp-bp", mlp, "bp"), ("mlp-dfa", mlp, "dfa"),
+                                  ("lenet5-bp", ("--model", "lenet5"), "bp")):
+            a = self.train(self.path(f"{name}1.h5"), *model,
                            "--rule", rule, "--replicas", "2", "--threads", "1", "--lr", "0.02")
-            b = self.train(self.path(f"{rule}2.h5"), "--model", "mlp", "--widths", "64,32",
+            b = self.train(self.path(f"{name}2.h5"), *model,
                            "--rule", rule, "--replicas", "2", "--threads", "2", "--lr", "0.02")
             with h5py.File(a) as fa, h5py.File(b) as fb:
                 for rep in ("000", "001"):

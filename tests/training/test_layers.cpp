@@ -265,11 +265,13 @@ TEST_CASE("conv2d: forward matches direct convolution, gradients match finite di
   };
   // Square and non-square inputs, padding, stride 2 with a partial last window.
   const Case cases[] = {{2, 3, 3, 1, 1, 5, 5}, {2, 3, 3, 2, 1, 6, 5}, {1, 2, 2, 1, 0, 4, 3}};
-  for (Im2col layout : {Im2col::per_sample, Im2col::batched, Im2col::automatic}) {
+  for (ConvAlgorithm algorithm : {ConvAlgorithm::per_sample, ConvAlgorithm::batched,
+                                  ConvAlgorithm::onednn, ConvAlgorithm::automatic}) {
+    if (algorithm == ConvAlgorithm::onednn && !onednn_convolution_available()) continue;
     for (const Case& c : cases) {
-      INFO("layout " << int(layout) << " C " << c.C << " k " << c.k << " stride " << c.stride
-                     << " pad " << c.pad << " H " << c.H << " W " << c.W);
-      Conv2d conv(c.C, c.OC, c.k, c.stride, c.pad, layout);
+      INFO("algorithm " << int(algorithm) << " C " << c.C << " k " << c.k << " stride "
+                        << c.stride << " pad " << c.pad << " H " << c.H << " W " << c.W);
+      Conv2d conv(c.C, c.OC, c.k, c.stride, c.pad, algorithm);
       RngStream rng(5, 0, stream_id("init"));
       conv.initialize(rng);
       const Tensor x = random_tensor({2, c.C, c.H, c.W}, 13);

@@ -1,0 +1,24 @@
+// OnednnConv for builds without oneDNN: never constructed (Conv2d checks
+// onednn_convolution_available() first), defined so that Conv2d links.
+#include "core/error.hpp"
+#include "training/conv_onednn.hpp"
+#include "training/layers.hpp"
+
+namespace memcarlo::training {
+
+bool onednn_convolution_available() { return false; }
+
+struct OnednnConv::Impl {};
+
+OnednnConv::OnednnConv(const ConvGeometry& /*g*/) {
+  throw Error("the oneDNN convolution is not compiled into this build");
+}
+OnednnConv::~OnednnConv() = default;
+const ConvGeometry& OnednnConv::geometry() const {
+  throw Error("the oneDNN convolution is not compiled into this build");
+}
+void OnednnConv::forward(const float*, const float*, const float*, float*) {}
+void OnednnConv::backward(const float*, float*, float*, float*) {}
+const char* OnednnConv::implementation() const { return ""; }
+
+}  // namespace memcarlo::training
