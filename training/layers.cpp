@@ -473,6 +473,39 @@ void MaxPool2d::forward(const Tensor& in, Tensor& out, const Pass& /*pass*/) {
   const int OH = static_cast<int>(out.shape[2]), OW = static_cast<int>(out.shape[3]);
   const int k = static_cast<int>(k_), s = static_cast<int>(stride_);
   argmax_.resize(out.size());
+  if (k == 2 && s == 2) {
+    // The usual 2x2 window with stride 2 (LeNet-5, VGG-16): the same visiting order and rule
+    // as below, each window in registers. Starting from the window's first element equals
+    // starting from -inf there: -inf is not taken and keeps the first position anyway.
+    for (std::size_t pl = 0; pl < planes; ++pl) {
+      const float* x = in.ptr() + pl * H * W;
+      float* y = out.ptr() + pl * OH * OW;
+      std::uint32_t* am = argmax_.data() + pl * OH * OW;
+      for (int oh = 0; oh < OH; ++oh) {
+        const float* r0 = x + 2 * oh * W;
+        const float* r1 = r0 + W;
+        const auto base = static_cast<std::uint32_t>(2 * oh * W);
+        for (int ow = 0; ow < OW; ++ow) {
+          const auto i = base + static_cast<std::uint32_t>(2 * ow);
+          float best = r0[2 * ow];
+          std::uint32_t at = i;
+          const float b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+          bool take = b > best || b != b;
+          best = take ? b : best;
+          at = take ? i + 1 : at;
+          take = c > best || c != c;
+          best = take ? c : best;
+          at = take ? i + static_cast<std::uint32_t>(W) : at;
+          take = d > best || d != d;
+          best = take ? d : best;
+          at = take ? i + static_cast<std::uint32_t>(W) + 1 : at;
+          y[oh * OW + ow] = best;
+          am[oh * OW + ow] = at;
+        }
+      }
+    }
+    return;
+  }
   for (std::size_t pl = 0; pl < planes; ++pl) {
     const float* x = in.ptr() + pl * H * W;
     float* y = out.ptr() + pl * OH * OW;

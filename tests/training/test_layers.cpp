@@ -312,6 +312,52 @@ TEST_CASE("maxpool: first maximum wins ties; gradients match finite differences"
   check_layer_gradients(overlapping, kink_free_tensor({2, 1, 7, 5}, 4), eval_pass, 1e-3f);
 }
 
+// PyTorch's CPU rule written out per window: start from -inf at the window's first element,
+// visit in row-major order, take a strictly larger value or a NaN.
+TEST_CASE("maxpool: values and argmax follow PyTorch's rule with ties, NaN and -inf") {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float pool_values[] = {0.0f, 1.0f, 1.0f, 2.0f, -inf, nan};  // many ties
+  for (std::size_t k : {2, 3}) {
+    for (std::size_t stride : {std::size_t{2}, k}) {
+      const std::size_t H = 7, W = 9;
+      Tensor x({2, 3, H, W});
+      RngStream rng(k, stride, stream_id("maxpool"));
+      for (float& v : x.data) v = pool_values[rng.next_u64() % 6];
+      MaxPool2d pool(k, stride);
+      Tensor y;
+      pool.forward(x, y, eval_pass());
+      const std::size_t OH = (H - k) / stride + 1, OW = (W - k) / stride + 1;
+      REQUIRE(y.shape == Shape{2, 3, OH, OW});
+      Tensor dy(y.shape);
+      for (std::size_t i = 0; i < dy.size(); ++i) dy.data[i] = static_cast<float>(i + 1);
+      Tensor dx;
+      pool.backward(dy, &dx);
+      std::vector<float> expected_y(y.size()), expected_dx(x.size(), 0.0f);
+      for (std::size_t pl = 0; pl < 6; ++pl)
+        for (std::size_t oh = 0; oh < OH; ++oh)
+          for (std::size_t ow = 0; ow < OW; ++ow) {
+            float best = -inf;
+            std::size_t at = pl * H * W + oh * stride * W + ow * stride;
+            for (std::size_t ki = 0; ki < k; ++ki)
+              for (std::size_t kj = 0; kj < k; ++kj) {
+                const std::size_t i = pl * H * W + (oh * stride + ki) * W + ow * stride + kj;
+                if (x.data[i] > best || std::isnan(x.data[i])) {
+                  best = x.data[i];
+                  at = i;
+                }
+              }
+            const std::size_t o = (pl * OH + oh) * OW + ow;
+            expected_y[o] = best;
+            expected_dx[at] += dy.data[o];
+          }
+      INFO("kernel " << k << " stride " << stride);
+      CHECK(test::same_bits(y.data, expected_y));
+      CHECK(test::same_bits(dx.data, expected_dx));
+    }
+  }
+}
+
 TEST_CASE("avgpool: window means; gradients match finite differences") {
   AvgPool2d pool(2);
   Tensor x({1, 1, 2, 2});
