@@ -94,8 +94,9 @@ std::vector<double> time_conv(const ConvSpec& s, const std::vector<ConvAlgorithm
   return best;
 }
 
-// LeNet-5 as used for MNIST: conv 1->6 k5 p2, tanh, maxpool 2, conv 6->16 k5, tanh, maxpool 2,
-// flatten, 400-120-84-10 with tanh. One training step at batch 64 with SGD (momentum 0.9).
+// LeNet-5 as memcarlo's lenet5 model and ../shared/bench/torch_lenet.py: conv 1->6 k5 p2, relu,
+// maxpool 2, conv 6->16 k5, relu, maxpool 2, flatten, 400-120-84-10 with relu. One training
+// step at batch 64 with SGD (momentum 0.9); `profile` accumulates the time of each layer.
 struct LeNet {
   std::vector<LayerPtr> layers;
   std::vector<Tensor> acts, grads;
@@ -103,16 +104,16 @@ struct LeNet {
 
   explicit LeNet(ConvAlgorithm algorithm) {
     layers.push_back(std::make_unique<Conv2d>(1, 6, 5, 1, 2, algorithm));
-    layers.push_back(std::make_unique<Tanh>());
+    layers.push_back(std::make_unique<ReLU>());
     layers.push_back(std::make_unique<MaxPool2d>(2));
     layers.push_back(std::make_unique<Conv2d>(6, 16, 5, 1, 0, algorithm));
-    layers.push_back(std::make_unique<Tanh>());
+    layers.push_back(std::make_unique<ReLU>());
     layers.push_back(std::make_unique<MaxPool2d>(2));
     layers.push_back(std::make_unique<Flatten>());
     layers.push_back(std::make_unique<Dense>(400, 120));
-    layers.push_back(std::make_unique<Tanh>());
+    layers.push_back(std::make_unique<ReLU>());
     layers.push_back(std::make_unique<Dense>(120, 84));
-    layers.push_back(std::make_unique<Tanh>());
+    layers.push_back(std::make_unique<ReLU>());
     layers.push_back(std::make_unique<Dense>(84, 10));
     RngStream rng(1, 0, stream_id("init"));
     std::vector<Parameter*> params;
@@ -125,15 +126,34 @@ struct LeNet {
     grads.resize(layers.size() + 1);
   }
 
-  double step(const Tensor& x, const std::vector<int>& labels) {
+  // Seconds spent in each layer's forward and backward, and in loss + SGD, when profiling.
+  std::vector<double> forward_s, backward_s;
+  double rest_s = 0;
+
+  double step(const Tensor& x, const std::vector<int>& labels, bool profile = false) {
+    using clock = std::chrono::steady_clock;
+    forward_s.resize(layers.size());
+    backward_s.resize(layers.size());
+    auto lap = [&](clock::time_point& t) {
+      const auto now = clock::now();
+      const double s = std::chrono::duration<double>(now - t).count();
+      t = now;
+      return s;
+    };
+    auto t = clock::now();
     acts[0] = x;
-    for (std::size_t i = 0; i < layers.size(); ++i)
+    for (std::size_t i = 0; i < layers.size(); ++i) {
       layers[i]->forward(acts[i], acts[i + 1], Pass{Mode::train, nullptr});
+      if (profile) forward_s[i] += lap(t);
+    }
     const double loss = softmax_cross_entropy(acts.back(), labels, &grads.back());
+    if (profile) rest_s += lap(t);
     for (std::size_t i = layers.size(); i-- > 0;) {
       layers[i]->backward(grads[i + 1], i == 0 ? nullptr : &grads[i]);
+      if (profile) backward_s[i] += lap(t);
     }
     sgd->step(0.01);
+    if (profile) rest_s += lap(t);
     return loss;
   }
 };
@@ -208,10 +228,25 @@ int main(int argc, char** argv) {
       best[v] = std::min(best[v], seconds_of([&] {
                                     for (int i = 0; i < steps; ++i) nets[v].step(x, labels);
                                   }) / steps);
-  fmt::print("\nLeNet-5 training step (tanh, batch {}), ms:", batch);
+  fmt::print("\nLeNet-5 training step (relu, batch {}), ms:", batch);
   for (std::size_t v = 0; v < nets.size(); ++v)
     fmt::print(" {} {:.3f}{}", algorithm_name(variants[v]), best[v] * 1e3,
                v + 1 < nets.size() ? "," : "");
   fmt::print(" (automatic: {:.0f} samples/s)\n", batch / best.back());
+
+  // Where a step of the automatic variant goes, layer by layer.
+  LeNet& net = nets.back();
+  for (int i = 0; i < steps; ++i) net.step(x, labels, true);
+  fmt::print("per layer (automatic), ms per step:       forward   backward\n");
+  for (std::size_t i = 0; i < net.layers.size(); ++i) {
+    const std::string name =
+        net.layers[i]->kind() == "conv2d"
+            ? fmt::format("{} {}: conv2d ({})", "layer", i + 1,
+                          algorithm_name(static_cast<Conv2d&>(*net.layers[i]).used()))
+            : fmt::format("layer {}: {}", i + 1, net.layers[i]->kind());
+    fmt::print("  {:<36} {:>9.3f} {:>10.3f}\n", name, net.forward_s[i] / steps * 1e3,
+               net.backward_s[i] / steps * 1e3);
+  }
+  fmt::print("  {:<36} {:>9.3f}\n", "loss and SGD", net.rest_s / steps * 1e3);
   return 0;
 }
