@@ -248,5 +248,10 @@ int main(int argc, char** argv) {
                net.backward_s[i] / steps * 1e3);
   }
   fmt::print("  {:<36} {:>9.3f}\n", "loss and SGD", net.rest_s / steps * 1e3);
+  for (std::size_t i = 0; i < net.layers.size(); ++i)
+    if (net.layers[i]->kind() == "conv2d") {
+      const std::string kernels = static_cast<Conv2d&>(*net.layers[i]).onednn_kernels();
+      if (!kernels.empty()) fmt::print("layer {} oneDNN kernels: {}\n", i + 1, kernels);
+    }
   return 0;
 }

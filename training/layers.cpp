@@ -171,6 +171,10 @@ Conv2d::Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t ke
 
 Conv2d::~Conv2d() = default;
 
+std::string Conv2d::onednn_kernels() const {
+  return used_ == ConvAlgorithm::onednn && onednn_ ? onednn_->implementation() : "";
+}
+
 Shape Conv2d::output_shape(const Shape& in) const {
   MC_VALIDATE(in.size() == 3 && in[0] == in_ch_,
               "conv2d layer {} -> {} expects input of shape ({}, H, W), got {}", in_ch_, out_ch_,

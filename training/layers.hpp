@@ -90,6 +90,9 @@ class Conv2d final : public Layer {
   ConvAlgorithm algorithm() const { return algorithm_; }
   // The algorithm resolved for the last input (never automatic after a forward pass).
   ConvAlgorithm used() const { return used_; }
+  // oneDNN's names of the kernels of the last forward pass ("forward jit:avx512_core, ..."),
+  // empty unless it ran on oneDNN.
+  std::string onednn_kernels() const;
 
  private:
   // Geometry of the last input.
