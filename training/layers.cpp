@@ -43,31 +43,27 @@ struct LaneSum {
   static constexpr std::size_t lanes = 8;
   double v[lanes] = {};
 
-  void add(const float* x, std::size_t n) {
+  // Adds term(i) for i in [0, n).
+  template <class Term>
+  void accumulate(std::size_t n, Term term) {
     std::size_t i = 0;
     for (; i + lanes <= n; i += lanes)
-      for (std::size_t j = 0; j < lanes; ++j) v[j] += x[i + j];
-    for (std::size_t j = 0; i + j < n; ++j) v[j] += x[i + j];
+      for (std::size_t j = 0; j < lanes; ++j) v[j] += term(i + j);
+    for (std::size_t j = 0; i + j < n; ++j) v[j] += term(i + j);
+  }
+  void add(const float* x, std::size_t n) {
+    accumulate(n, [x](std::size_t i) { return static_cast<double>(x[i]); });
   }
   // Sum of (x - mean)^2.
   void add_squared_deviation(const float* x, std::size_t n, double mean) {
-    std::size_t i = 0;
-    for (; i + lanes <= n; i += lanes)
-      for (std::size_t j = 0; j < lanes; ++j) {
-        const double d = x[i + j] - mean;
-        v[j] += d * d;
-      }
-    for (std::size_t j = 0; i + j < n; ++j) {
-      const double d = x[i + j] - mean;
-      v[j] += d * d;
-    }
+    accumulate(n, [x, mean](std::size_t i) {
+      const double d = x[i] - mean;
+      return d * d;
+    });
   }
   // Sum of x y.
   void add_product(const float* x, const float* y, std::size_t n) {
-    std::size_t i = 0;
-    for (; i + lanes <= n; i += lanes)
-      for (std::size_t j = 0; j < lanes; ++j) v[j] += static_cast<double>(x[i + j]) * y[i + j];
-    for (std::size_t j = 0; i + j < n; ++j) v[j] += static_cast<double>(x[i + j]) * y[i + j];
+    accumulate(n, [x, y](std::size_t i) { return static_cast<double>(x[i]) * y[i]; });
   }
   double total() const {
     return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
@@ -192,6 +188,8 @@ void Conv2d::initialize(RngStream& rng) {
   fill_uniform(params_[1].value, bound, rng);
 }
 
+namespace {
+
 // Output columns ow of kernel column kj whose input column iw = ow s + kj - pad lies inside
 // [0, W): the range [lo, hi).
 struct ColumnRange {
@@ -202,6 +200,19 @@ ColumnRange valid_columns(int kj, int s, int pad, int W, int OW) {
   const int hi = W - 1 + pad - kj < 0 ? 0 : std::min(OW, (W - 1 + pad - kj) / s + 1);
   return {lo, std::max(lo, hi)};
 }
+
+// Zeroes, in each of the OH output rows of a "same" convolution's im2col row, the columns
+// outside [lo, hi) (those whose input column wrapped around a row edge).
+void zero_wrapped_columns(float* row, int OH, int OW, ColumnRange valid) {
+  if (valid.lo == 0 && valid.hi == OW) return;
+  for (int oh = 0; oh < OH; ++oh) {
+    float* d = row + oh * OW;
+    for (int ow = 0; ow < valid.lo; ++ow) d[ow] = 0.0f;
+    for (int ow = valid.hi; ow < OW; ++ow) d[ow] = 0.0f;
+  }
+}
+
+}  // namespace
 
 // col(row (c, ki, kj), column (oh, ow)) = x(c, oh s + ki - pad, ow s + kj - pad), zero outside.
 // Columns of one sample are contiguous; ld is the row stride (P per sample, N P batched).
@@ -229,13 +240,7 @@ void Conv2d::im2col(const float* x, float* col, int ld) const {
           for (int j = 0; j < first; ++j) row[j] = 0.0f;
           for (int j = first; j < last; ++j) row[j] = plane[j + shift];
           for (int j = last; j < P; ++j) row[j] = 0.0f;
-          if (lo > 0 || hi < OW) {
-            for (int oh = 0; oh < OH; ++oh) {
-              float* d = row + oh * OW;
-              for (int ow = 0; ow < lo; ++ow) d[ow] = 0.0f;
-              for (int ow = hi; ow < OW; ++ow) d[ow] = 0.0f;
-            }
-          }
+          zero_wrapped_columns(row, OH, OW, {lo, hi});
           continue;
         }
         for (int oh = 0; oh < OH; ++oh) {
@@ -278,13 +283,7 @@ void Conv2d::col2im(float* col, int ld, float* dx) const {
         if (same) {
           const int shift = (ki - pad) * W + (kj - pad);
           const int first = std::clamp(-shift, 0, P), last = std::clamp(P - shift, first, P);
-          if (lo > 0 || hi < OW) {
-            for (int oh = 0; oh < OH; ++oh) {
-              float* d = row + oh * OW;
-              for (int ow = 0; ow < lo; ++ow) d[ow] = 0.0f;
-              for (int ow = hi; ow < OW; ++ow) d[ow] = 0.0f;
-            }
-          }
+          zero_wrapped_columns(row, OH, OW, {lo, hi});
           for (int j = first; j < last; ++j) plane[j + shift] += row[j];
           continue;
         }
