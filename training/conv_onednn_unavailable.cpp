@@ -10,15 +10,17 @@ bool onednn_convolution_available() { return false; }
 
 struct OnednnConv::Impl {};
 
-OnednnConv::OnednnConv(const ConvGeometry& /*g*/) {
+namespace {
+[[noreturn]] void unavailable() {
   throw Error("the oneDNN convolution is not compiled into this build");
 }
+}  // namespace
+
+OnednnConv::OnednnConv(const ConvGeometry& /*g*/) { unavailable(); }
 OnednnConv::~OnednnConv() = default;
-const ConvGeometry& OnednnConv::geometry() const {
-  throw Error("the oneDNN convolution is not compiled into this build");
-}
-void OnednnConv::forward(const float*, const float*, const float*, float*) {}
-void OnednnConv::backward(const float*, float*, float*, float*) {}
+const ConvGeometry& OnednnConv::geometry() const { unavailable(); }
+void OnednnConv::forward(const float*, const float*, const float*, float*) { unavailable(); }
+void OnednnConv::backward(const float*, float*, float*, float*) { unavailable(); }
 const char* OnednnConv::implementation() const { return ""; }
 
 }  // namespace memcarlo::training
