@@ -79,7 +79,7 @@ std::vector<double> time_conv(const ConvSpec& s, const std::vector<ConvAlgorithm
   auto step = [&](Conv2d& conv) {
     conv.forward(x, y, Pass{});
     if (dy.shape != y.shape) dy = random_tensor(y.shape, 3);
-    conv.backward(dy, s.first ? nullptr : &dx);
+    conv.backward(dy, s.first ? nullptr : &dx, Pass{Mode::train, nullptr});
   };
   for (auto& c : convs) step(*c);
   Conv2d automatic(s.C, s.OC, s.k, 1, s.pad, ConvAlgorithm::automatic);
@@ -149,7 +149,7 @@ struct LeNet {
     const double loss = softmax_cross_entropy(acts.back(), labels, &grads.back());
     if (profile) rest_s += lap(t);
     for (std::size_t i = layers.size(); i-- > 0;) {
-      layers[i]->backward(grads[i + 1], i == 0 ? nullptr : &grads[i]);
+      layers[i]->backward(grads[i + 1], i == 0 ? nullptr : &grads[i], Pass{Mode::train, nullptr});
       if (profile) backward_s[i] += lap(t);
     }
     sgd->step(0.01);

@@ -22,4 +22,9 @@ void RngStream::refill() {
   ++blocks_;
 }
 
+std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t entity, std::uint64_t child) {
+  RngStream rng(seed, entity, stream_id("derive_seed"), child);
+  return rng.next_u64();
+}
+
 }  // namespace memcarlo

@@ -61,4 +61,11 @@ class RngStream {
   std::uint64_t blocks_ = 0;
 };
 
+// The master seed of a child entity: keys need more than the two words of a stream when an
+// entity sits inside another (the devices of tile `layer` of replica r of a run with master
+// seed S). derive_seed(S, r, child) is the first value of RngStream(S, r, stream_id
+// ("derive_seed"), child): a fixed function of (S, r, child), different for every child, whose
+// streams RngStream(derive_seed(S, r, child), device, ...) are as independent as any two keys.
+std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t entity, std::uint64_t child);
+
 }  // namespace memcarlo

@@ -106,7 +106,7 @@ struct OnednnConv::Impl {
     fwd_y = std::make_unique<Operand>(y_plain, fwd_pd.dst_desc(), engine);
     bww_dy = std::make_unique<Operand>(y_plain, bww_pd.diff_dst_desc(), engine);
     dy_shared = bwd_pd.diff_dst_desc() == bww_pd.diff_dst_desc();
-    if (!dy_shared) bwd_dy = std::make_unique<Operand>(y_plain, bwd_pd.diff_dst_desc(), engine);
+    bwd_dy = std::make_unique<Operand>(y_plain, bwd_pd.diff_dst_desc(), engine);
     bww_dw = std::make_unique<Operand>(w_plain, bww_pd.diff_weights_desc(), engine);
     bwd_dx = std::make_unique<Operand>(x_plain, bwd_pd.diff_src_desc(), engine);
     impl_name = fmt::format("forward {}, weight gradient {}, data gradient {}",
@@ -129,7 +129,7 @@ struct OnednnConv::Impl {
     stream.wait();
   }
 
-  void backward(const float* dy, float* dw, float* db, float* dx) {
+  void backward(const float* dy, const float* dy_data, float* dw, float* db, float* dx) {
     bww_dy->load(dy, stream);
     bww_dw->bind(dw);
     diff_bias.set_data_handle(db);
@@ -139,9 +139,14 @@ struct OnednnConv::Impl {
                          {DNNL_ARG_DIFF_BIAS, diff_bias}});
     bww_dw->store(stream);
     if (dx) {
-      if (!dy_shared) bwd_dy->load(dy, stream);
+      // The data gradient reads dy from the weight gradient's copy when the layouts agree and
+      // the caller gave no separate dy_data; otherwise from its own.
+      const bool own = !dy_shared || dy_data != nullptr;
+      if (own) {
+        bwd_dy->load(dy_data ? dy_data : dy, stream);
+      }
       bwd_dx->bind(dx);
-      bwd.execute(stream, {{DNNL_ARG_DIFF_DST, dy_shared ? bww_dy->inner : bwd_dy->inner},
+      bwd.execute(stream, {{DNNL_ARG_DIFF_DST, own ? bwd_dy->inner : bww_dy->inner},
                            {DNNL_ARG_WEIGHTS, bwd_w->inner},
                            {DNNL_ARG_DIFF_SRC, bwd_dx->inner}});
       bwd_dx->store(stream);
@@ -186,10 +191,10 @@ void OnednnConv::forward(const float* x, const float* w, const float* b, float* 
   }
 }
 
-void OnednnConv::backward(const float* dy, float* dw, float* db, float* dx) {
+void OnednnConv::backward(const float* dy, const float* dy_data, float* dw, float* db, float* dx) {
   const OneThread one;
   try {
-    impl_->backward(dy, dw, db, dx);
+    impl_->backward(dy, dy_data, dw, db, dx);
   } catch (const dnnl::error& e) {
     rethrow(e, impl_->g, "backward");
   }

@@ -28,9 +28,9 @@ class OnednnConv {
   // needs (x in the weight-gradient primitive's layout, w in the data-gradient one's), so the
   // caller's x may change after this returns.
   void forward(const float* x, const float* w, const float* b, float* y);
-  // dw and db from dy (N, OC, OH, OW) and the last forward input; dx if not null (the weights
-  // are those of the last forward pass).
-  void backward(const float* dy, float* dw, float* db, float* dx);
+  // dw and db from dy (N, OC, OH, OW) and the last forward input; dx if not null, from dy_data
+  // if not null and from dy otherwise (the weights are those of the last forward pass).
+  void backward(const float* dy, const float* dy_data, float* dw, float* db, float* dx);
   // oneDNN's name of the implementation of each primitive, e.g. "jit:avx512_core".
   const char* implementation() const;
 

@@ -20,7 +20,7 @@ OnednnConv::OnednnConv(const ConvGeometry& /*g*/) { unavailable(); }
 OnednnConv::~OnednnConv() = default;
 const ConvGeometry& OnednnConv::geometry() const { unavailable(); }
 void OnednnConv::forward(const float*, const float*, const float*, float*) { unavailable(); }
-void OnednnConv::backward(const float*, float*, float*, float*) { unavailable(); }
+void OnednnConv::backward(const float*, const float*, float*, float*, float*) { unavailable(); }
 const char* OnednnConv::implementation() const { return ""; }
 
 }  // namespace memcarlo::training

@@ -4,6 +4,7 @@
 // reaches each layer's output; the layers only differentiate themselves.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -16,12 +17,21 @@ namespace memcarlo::training {
 
 enum class Mode { train, eval };
 
-// What a forward pass needs besides its input: train or eval (dropout, batch norm), and the
-// replica's random stream for the pass (dropout masks). rng may be null in eval mode.
+// What a pass needs besides its input: train or eval (dropout, batch norm), the replica's random
+// stream for the pass (dropout masks; may be null in eval mode), and for layers on simulated
+// hardware (analog/) a pass id and the simulated time. `id` names the pass within a replica
+// (the trainer uses the training step, and kEvalPass | n for the n-th evaluation batch), so a
+// layer can key its own random streams by it: the same pass draws the same noise whatever else
+// ran before. The backward pass gets the pass of its forward pass.
 struct Pass {
   Mode mode = Mode::eval;
   RngStream* rng = nullptr;
+  std::uint64_t id = 0;
+  double time_s = 0;  // simulated time since the run began (0 when nothing simulates time)
 };
+
+// The high bit marks evaluation passes, so their ids never meet a training step's.
+inline constexpr std::uint64_t kEvalPass = std::uint64_t{1} << 63;
 
 // A trainable tensor and its gradient (same shape). `decay`: weight decay applies (weights yes,
 // biases and batch-norm affine parameters no, as is usual).
@@ -49,10 +59,10 @@ class Layer {
   // in: (N, in_shape...) -> out: (N, output_shape...). out is resized by the layer.
   virtual void forward(const Tensor& in, Tensor& out, const Pass& pass) = 0;
 
-  // grad_out = dL/d(out) of the last forward pass. Writes (overwrites) every parameter's grad
-  // and, if grad_in is not null, dL/d(in) resized to the input's shape. Skipping grad_in saves
-  // the work for the first layer and for blocks trained by DFA.
-  virtual void backward(const Tensor& grad_out, Tensor* grad_in) = 0;
+  // grad_out = dL/d(out) of the last forward pass, whose Pass is `pass`. Writes (overwrites)
+  // every parameter's grad and, if grad_in is not null, dL/d(in) resized to the input's shape.
+  // Skipping grad_in saves the work for the first layer and for blocks trained by DFA.
+  virtual void backward(const Tensor& grad_out, Tensor* grad_in, const Pass& pass) = 0;
 
   virtual std::span<Parameter> parameters() { return {}; }
 

@@ -122,9 +122,15 @@ void Dense::forward(const Tensor& in, Tensor& out, const Pass& /*pass*/) {
   }
 }
 
-void Dense::backward(const Tensor& grad_out, Tensor* grad_in) {
+void Dense::backward(const Tensor& grad_out, Tensor* grad_in, const Pass& /*pass*/) {
+  backward_split(grad_out, grad_out, grad_in);
+}
+
+void Dense::backward_split(const Tensor& grad_out, const Tensor& grad_out_for_input,
+                           Tensor* grad_in) {
   const Shape& out_shape = shapes_.output_for(*this, input_.shape);
   check_grad_shape("dense", grad_out, out_shape);
+  check_grad_shape("dense", grad_out_for_input, out_shape);
   const int N = static_cast<int>(input_.batch()), I = static_cast<int>(in_features_),
             O = static_cast<int>(out_features_);
   // dW (O, I) = dY^T (O, N) X (N, I); db = column sums of dY; dX (N, I) = dY (N, O) W (O, I).
@@ -138,8 +144,8 @@ void Dense::backward(const Tensor& grad_out, Tensor* grad_in) {
   }
   if (grad_in) {
     grad_in->resize(input_.shape);
-    sgemm(Trans::no, Trans::no, N, I, O, 1.0f, grad_out.ptr(), O, params_[0].value.ptr(), I, 0.0f,
-          grad_in->ptr(), I);
+    sgemm(Trans::no, Trans::no, N, I, O, 1.0f, grad_out_for_input.ptr(), O, params_[0].value.ptr(),
+          I, 0.0f, grad_in->ptr(), I);
   }
 }
 
@@ -389,9 +395,16 @@ void Conv2d::forward(const Tensor& in, Tensor& out, const Pass& /*pass*/) {
   }
 }
 
-void Conv2d::backward(const Tensor& grad_out, Tensor* grad_in) {
+void Conv2d::backward(const Tensor& grad_out, Tensor* grad_in, const Pass& /*pass*/) {
+  backward_split(grad_out, grad_out, grad_in);
+}
+
+void Conv2d::backward_split(const Tensor& grad_out, const Tensor& grad_out_for_input,
+                            Tensor* grad_in) {
   const Shape& out_shape = shapes_.output_for(*this, shapes_.input());
   check_grad_shape("conv2d", grad_out, out_shape);
+  check_grad_shape("conv2d", grad_out_for_input, out_shape);
+  const bool split = &grad_out_for_input != &grad_out;
   const int N = g_.N, P = g_.P, CKK = g_.CKK, OC = static_cast<int>(out_ch_);
   const std::size_t in_sample = static_cast<std::size_t>(g_.C) * g_.H * g_.W;
   const float* w = params_[0].value.ptr();
@@ -399,7 +412,8 @@ void Conv2d::backward(const Tensor& grad_out, Tensor* grad_in) {
   float* db = params_[1].grad.ptr();
   if (grad_in) grad_in->resize(shapes_.input());
   if (used_ == ConvAlgorithm::onednn) {
-    onednn_->backward(grad_out.ptr(), dw, db, grad_in ? grad_in->ptr() : nullptr);
+    onednn_->backward(grad_out.ptr(), split ? grad_out_for_input.ptr() : nullptr, dw, db,
+                      grad_in ? grad_in->ptr() : nullptr);
     return;
   }
   std::vector<LaneSum> bias_sum(static_cast<std::size_t>(OC));  // db, summed over N and P
@@ -420,6 +434,12 @@ void Conv2d::backward(const Tensor& grad_out, Tensor* grad_in) {
     sgemm(Trans::no, Trans::yes, OC, CKK, ld, 1.0f, grad_tmp_.data(), ld, col_.data(), ld, 0.0f, dw,
           CKK);
     if (grad_in) {
+      if (split) {  // the input gradient's dY, permuted the same way
+        for (int n = 0; n < N; ++n)
+          for (int oc = 0; oc < OC; ++oc)
+            std::copy_n(grad_out_for_input.ptr() + (static_cast<std::size_t>(n) * OC + oc) * P, P,
+                        grad_tmp_.data() + static_cast<std::size_t>(oc) * ld + n * P);
+      }
       dcol_.resize(static_cast<std::size_t>(CKK) * ld);
       sgemm(Trans::yes, Trans::no, CKK, ld, OC, 1.0f, w, CKK, grad_tmp_.data(), ld, 0.0f,
             dcol_.data(), ld);
@@ -435,7 +455,8 @@ void Conv2d::backward(const Tensor& grad_out, Tensor* grad_in) {
       sgemm(Trans::no, Trans::yes, OC, CKK, P, 1.0f, dy, P, col, P, n == 0 ? 0.0f : 1.0f,
             dw, CKK);
       if (grad_in) {
-        sgemm(Trans::yes, Trans::no, CKK, P, OC, 1.0f, w, CKK, dy, P, 0.0f, dcol_.data(), P);
+        const float* dy_in = grad_out_for_input.ptr() + static_cast<std::size_t>(n) * OC * P;
+        sgemm(Trans::yes, Trans::no, CKK, P, OC, 1.0f, w, CKK, dy_in, P, 0.0f, dcol_.data(), P);
         col2im(dcol_.data(), P, grad_in->ptr() + n * in_sample);
       }
     }
@@ -539,7 +560,7 @@ void MaxPool2d::forward(const Tensor& in, Tensor& out, const Pass& /*pass*/) {
   }
 }
 
-void MaxPool2d::backward(const Tensor& grad_out, Tensor* grad_in) {
+void MaxPool2d::backward(const Tensor& grad_out, Tensor* grad_in, const Pass& /*pass*/) {
   check_grad_shape("maxpool", grad_out, shapes_.output_for(*this, shapes_.input()));
   if (!grad_in) return;
   const Shape& in_shape = shapes_.input();
@@ -589,7 +610,7 @@ void AvgPool2d::forward(const Tensor& in, Tensor& out, const Pass& /*pass*/) {
   }
 }
 
-void AvgPool2d::backward(const Tensor& grad_out, Tensor* grad_in) {
+void AvgPool2d::backward(const Tensor& grad_out, Tensor* grad_in, const Pass& /*pass*/) {
   check_grad_shape("avgpool", grad_out, shapes_.output_for(*this, shapes_.input()));
   if (!grad_in) return;
   const Shape& in_shape = shapes_.input();
@@ -632,7 +653,7 @@ void ReLU::forward(const Tensor& in, Tensor& out, const Pass& /*pass*/) {
   }
 }
 
-void ReLU::backward(const Tensor& grad_out, Tensor* grad_in) {
+void ReLU::backward(const Tensor& grad_out, Tensor* grad_in, const Pass& /*pass*/) {
   check_grad_shape("relu", grad_out, output_.shape);
   if (!grad_in) return;
   grad_in->resize(output_.shape);
@@ -702,7 +723,7 @@ void Tanh::forward(const Tensor& in, Tensor& out, const Pass& /*pass*/) {
   }
 }
 
-void Tanh::backward(const Tensor& grad_out, Tensor* grad_in) {
+void Tanh::backward(const Tensor& grad_out, Tensor* grad_in, const Pass& /*pass*/) {
   check_grad_shape("tanh", grad_out, output_.shape);
   if (!grad_in) return;
   grad_in->resize(output_.shape);
@@ -794,7 +815,7 @@ void BatchNorm::forward(const Tensor& in, Tensor& out, const Pass& pass) {
   }
 }
 
-void BatchNorm::backward(const Tensor& grad_out, Tensor* grad_in) {
+void BatchNorm::backward(const Tensor& grad_out, Tensor* grad_in, const Pass& /*pass*/) {
   check_grad_shape("batchnorm", grad_out, xhat_.shape);
   const std::size_t N = xhat_.batch(), C = features_, S = xhat_.sample_size() / C;
   const double m = static_cast<double>(N * S);
@@ -852,7 +873,7 @@ void Dropout::forward(const Tensor& in, Tensor& out, const Pass& pass) {
   for (std::size_t i = 0; i < n; ++i) out.data[i] = in.data[i] * mask_[i];
 }
 
-void Dropout::backward(const Tensor& grad_out, Tensor* grad_in) {
+void Dropout::backward(const Tensor& grad_out, Tensor* grad_in, const Pass& /*pass*/) {
   if (!grad_in) return;
   grad_in->resize(grad_out.shape);
   if (!masked_) {
@@ -877,7 +898,7 @@ void Flatten::forward(const Tensor& in, Tensor& out, const Pass& /*pass*/) {
   std::copy(in.data.begin(), in.data.end(), out.data.begin());
 }
 
-void Flatten::backward(const Tensor& grad_out, Tensor* grad_in) {
+void Flatten::backward(const Tensor& grad_out, Tensor* grad_in, const Pass& /*pass*/) {
   MC_VALIDATE(grad_out.size() == shape_size(in_shape_),
               "flatten backward: gradient of shape {} "
               "for input {}",

@@ -36,9 +36,13 @@ class Dense final : public Layer {
   bool is_linear() const override { return true; }
   Shape output_shape(const Shape& in) const override;
   void forward(const Tensor& in, Tensor& out, const Pass& pass) override;
-  void backward(const Tensor& grad_out, Tensor* grad_in) override;
+  void backward(const Tensor& grad_out, Tensor* grad_in, const Pass& pass) override;
   std::span<Parameter> parameters() override { return params_; }
   void initialize(RngStream& rng) override;
+  // backward, but the input gradient from grad_out_for_input (same shape) instead of grad_out:
+  // an analog array computes the input gradient from the error as its converter delivered it,
+  // while the weight gradient comes from the error itself (analog/). grad_in may be null.
+  void backward_split(const Tensor& grad_out, const Tensor& grad_out_for_input, Tensor* grad_in);
 
   std::size_t in_features() const { return in_features_; }
   std::size_t out_features() const { return out_features_; }
@@ -78,9 +82,11 @@ class Conv2d final : public Layer {
   bool is_linear() const override { return true; }
   Shape output_shape(const Shape& in) const override;
   void forward(const Tensor& in, Tensor& out, const Pass& pass) override;
-  void backward(const Tensor& grad_out, Tensor* grad_in) override;
+  void backward(const Tensor& grad_out, Tensor* grad_in, const Pass& pass) override;
   std::span<Parameter> parameters() override { return params_; }
   void initialize(RngStream& rng) override;
+  // As Dense::backward_split.
+  void backward_split(const Tensor& grad_out, const Tensor& grad_out_for_input, Tensor* grad_in);
 
   std::size_t in_channels() const { return in_ch_; }
   std::size_t out_channels() const { return out_ch_; }
@@ -127,7 +133,7 @@ class MaxPool2d final : public Layer {
   std::string kind() const override { return "maxpool"; }
   Shape output_shape(const Shape& in) const override;
   void forward(const Tensor& in, Tensor& out, const Pass& pass) override;
-  void backward(const Tensor& grad_out, Tensor* grad_in) override;
+  void backward(const Tensor& grad_out, Tensor* grad_in, const Pass& pass) override;
 
  private:
   std::size_t k_, stride_;
@@ -144,7 +150,7 @@ class AvgPool2d final : public Layer {
   std::string kind() const override { return "avgpool"; }
   Shape output_shape(const Shape& in) const override;
   void forward(const Tensor& in, Tensor& out, const Pass& pass) override;
-  void backward(const Tensor& grad_out, Tensor* grad_in) override;
+  void backward(const Tensor& grad_out, Tensor* grad_in, const Pass& pass) override;
 
  private:
   std::size_t k_, stride_;
@@ -157,7 +163,7 @@ class ReLU final : public Layer {
   std::string kind() const override { return "relu"; }
   Shape output_shape(const Shape& in) const override { return in; }
   void forward(const Tensor& in, Tensor& out, const Pass& pass) override;
-  void backward(const Tensor& grad_out, Tensor* grad_in) override;
+  void backward(const Tensor& grad_out, Tensor* grad_in, const Pass& pass) override;
 
  private:
   Tensor output_;
@@ -168,7 +174,7 @@ class Tanh final : public Layer {
   std::string kind() const override { return "tanh"; }
   Shape output_shape(const Shape& in) const override { return in; }
   void forward(const Tensor& in, Tensor& out, const Pass& pass) override;
-  void backward(const Tensor& grad_out, Tensor* grad_in) override;
+  void backward(const Tensor& grad_out, Tensor* grad_in, const Pass& pass) override;
 
  private:
   Tensor output_;
@@ -187,7 +193,7 @@ class BatchNorm final : public Layer {
   std::string kind() const override { return "batchnorm"; }
   Shape output_shape(const Shape& in) const override;
   void forward(const Tensor& in, Tensor& out, const Pass& pass) override;
-  void backward(const Tensor& grad_out, Tensor* grad_in) override;
+  void backward(const Tensor& grad_out, Tensor* grad_in, const Pass& pass) override;
   std::span<Parameter> parameters() override { return params_; }
   void initialize(RngStream& rng) override;
   // running_mean, running_var.
@@ -216,7 +222,7 @@ class Dropout final : public Layer {
   std::string kind() const override { return "dropout"; }
   Shape output_shape(const Shape& in) const override { return in; }
   void forward(const Tensor& in, Tensor& out, const Pass& pass) override;
-  void backward(const Tensor& grad_out, Tensor* grad_in) override;
+  void backward(const Tensor& grad_out, Tensor* grad_in, const Pass& pass) override;
 
   double p() const { return p_; }
 
@@ -232,7 +238,7 @@ class Flatten final : public Layer {
   std::string kind() const override { return "flatten"; }
   Shape output_shape(const Shape& in) const override { return {shape_size(in)}; }
   void forward(const Tensor& in, Tensor& out, const Pass& pass) override;
-  void backward(const Tensor& grad_out, Tensor* grad_in) override;
+  void backward(const Tensor& grad_out, Tensor* grad_in, const Pass& pass) override;
 
  private:
   Shape in_shape_;

@@ -60,6 +60,19 @@ Network::Network(std::vector<LayerPtr> layers, Shape input, std::size_t classes)
   set_rules(rules_);
 }
 
+void Network::replace_layer(std::size_t i, const std::function<LayerPtr(LayerPtr)>& wrap) {
+  MC_VALIDATE(i < layers_.size(), "layer {} does not exist (the network has {})", i + 1,
+              layers_.size());
+  const std::string kind = layers_[i]->kind();
+  const bool linear = layers_[i]->is_linear();
+  LayerPtr replacement = wrap(std::move(layers_[i]));
+  MC_VALIDATE(replacement && replacement->kind() == kind && replacement->is_linear() == linear &&
+                  replacement->output_shape(shapes_[i]) == shapes_[i + 1],
+              "layer {} ({}): its replacement must keep the kind and the output shape {}", i + 1,
+              kind, shape_string(shapes_[i + 1]));
+  layers_[i] = std::move(replacement);
+}
+
 std::size_t Network::block_output_size(std::size_t b) const {
   const std::size_t end = b + 1 < blocks() ? block_start_[b + 1] : layers_.size();
   return shape_size(shapes_[end]);
@@ -167,7 +180,7 @@ Tensor Network::feedback_matrix(std::size_t b) const {
   return B;
 }
 
-void Network::backward(const Tensor& grad_logits) {
+void Network::backward(const Tensor& grad_logits, const Pass& pass) {
   const std::size_t N = grad_logits.batch();
   const std::size_t C = classes_;
   block_grad_.resize(blocks());
@@ -208,7 +221,7 @@ void Network::backward(const Tensor& grad_logits) {
                                                         : &grads_[hi];
     for (std::size_t i = hi; i-- > lo;) {
       const bool want_input = i > lo || needs_input_grad_[b];
-      layers_[i]->backward(*g, want_input ? &grads_[i] : nullptr);
+      layers_[i]->backward(*g, want_input ? &grads_[i] : nullptr, pass);
       g = &grads_[i];
     }
   }

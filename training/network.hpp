@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -56,6 +57,10 @@ class Network {
   std::size_t classes() const { return classes_; }
   std::size_t layers() const { return layers_.size(); }
   Layer& layer(std::size_t i) { return *layers_[i]; }
+  // Replaces layer i by wrap(the layer): how analog/ moves a dense or conv2d layer onto a
+  // device array. The replacement must keep the kind, whether it is linear, and the output
+  // shape; errors name the layer.
+  void replace_layer(std::size_t i, const std::function<LayerPtr(LayerPtr)>& wrap);
   std::size_t blocks() const { return block_start_.size(); }
   // Elements of one sample at the output of block b (the rows of its feedback matrix).
   std::size_t block_output_size(std::size_t b) const;
@@ -79,9 +84,10 @@ class Network {
   // B_b as used (scaled), (block_output_size(b), classes); empty unless block b is dfa.
   Tensor feedback_matrix(std::size_t b) const;
 
-  // From dL/d(logits) of the last forward pass, writes the gradients of every parameter of the
-  // blocks that learn (frozen blocks' gradients are left stale and must not be applied).
-  void backward(const Tensor& grad_logits);
+  // From dL/d(logits) of the last forward pass (whose Pass is `pass`), writes the gradients of
+  // every parameter of the blocks that learn (frozen blocks' gradients are left stale and must
+  // not be applied).
+  void backward(const Tensor& grad_logits, const Pass& pass);
 
  private:
   std::vector<LayerPtr> layers_;

@@ -1,5 +1,6 @@
 #include "training/trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -22,7 +23,9 @@ namespace memcarlo::training {
 namespace {
 
 constexpr const char* kResultsFormat = "memcarlo-train";
-constexpr std::int64_t kResultsVersion = 1;
+// 2: optional hardware records in each replica group (analog/, docs/training.md) and the
+// hardware's tables after [train] in `config`.
+constexpr std::int64_t kResultsVersion = 2;
 constexpr std::size_t kEvalBatch = 500;
 
 namespace streams {
@@ -112,8 +115,10 @@ std::string describe(Network& net) {
   return s;
 }
 
-// Mean loss and accuracy of the network on samples [0, n) of the test split.
-std::pair<double, double> evaluate(Network& net, const BatchMaker& test, std::size_t n) {
+// Mean loss and accuracy of the network on samples [0, n) of the test split. Each batch is one
+// pass with id kEvalPass | eval_passes++ (so hardware noise differs between evaluations).
+std::pair<double, double> evaluate(Network& net, const BatchMaker& test, std::size_t n,
+                                   std::uint64_t& eval_passes) {
   Tensor x;
   std::vector<int> labels;
   std::vector<std::size_t> idx;
@@ -123,7 +128,7 @@ std::pair<double, double> evaluate(Network& net, const BatchMaker& test, std::si
     idx.resize(count);
     for (std::size_t i = 0; i < count; ++i) idx[i] = start + i;
     test(idx, x, labels);
-    const Tensor& logits = net.forward(x, Pass{Mode::eval, nullptr});
+    const Tensor& logits = net.forward(x, Pass{Mode::eval, nullptr, kEvalPass | eval_passes++});
     loss += softmax_cross_entropy(logits, labels, nullptr) * static_cast<double>(count);
     correct += static_cast<double>(count_correct(logits, labels));
   }
@@ -131,7 +136,8 @@ std::pair<double, double> evaluate(Network& net, const BatchMaker& test, std::si
 }
 
 ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const Dataset& dataset,
-                            std::uint64_t replica, ProgressReporter& progress) {
+                            const Hardware* hardware_spec, std::uint64_t replica,
+                            ProgressReporter& progress) {
   const auto start_time = std::chrono::steady_clock::now();
   const std::uint64_t seed = static_cast<std::uint64_t>(c.seed);
   Network net = build_network(spec, sample_shape(dataset), dataset.classes, c.width);
@@ -142,11 +148,17 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
     RngStream feedback_rng(seed, replica, streams::feedback);
     net.set_feedback(GaussianFeedback(), parse_feedback_layout(c.feedback), feedback_rng);
   }
+  const SgdConfig sgd{c.momentum, c.weight_decay};
+  const std::unique_ptr<ReplicaHardware> hardware =
+      hardware_spec ? hardware_spec->attach(net, seed, replica, sgd) : nullptr;
+  std::vector<const Parameter*> owned;
+  if (hardware) owned = hardware->owned_parameters();
   std::vector<Parameter*> trained;
   for (std::size_t b = 0; b < net.blocks(); ++b)
     if (net.rules()[b] != BlockRule::frozen)
-      for (auto* p : net.block_parameters(b)) trained.push_back(p);
-  Sgd optimizer(SgdConfig{c.momentum, c.weight_decay}, trained);
+      for (auto* p : net.block_parameters(b))
+        if (std::find(owned.begin(), owned.end(), p) == owned.end()) trained.push_back(p);
+  Sgd optimizer(sgd, trained);
   const LrSchedule schedule(schedule_config(c));
   const DatasetId id = parse_dataset_id(c.dataset);
   BatchOptions train_options = standard_batch_options(id, Split::train);
@@ -161,7 +173,7 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
   ReplicaResult r;
   Tensor x, grad;
   std::vector<int> labels;
-  std::uint64_t step = 0;
+  std::uint64_t step = 0, eval_passes = 0;
   for (std::int64_t epoch = 0; epoch < c.epochs && !r.diverged; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     EpochRecord e;
@@ -174,7 +186,8 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
       RngStream batch_rng(seed, replica, streams::batch, step);
       const std::span<const std::size_t> idx(order.data() + k * B, B);
       train(idx, batch_rng, x, labels);
-      const Tensor& logits = net.forward(x, Pass{Mode::train, &batch_rng});
+      const Pass pass{Mode::train, &batch_rng, step};
+      const Tensor& logits = net.forward(x, pass);
       const double loss = softmax_cross_entropy(logits, labels, &grad);
       if (!std::isfinite(loss) || loss > c.max_loss) {
         r.diverged = true;
@@ -185,8 +198,9 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
       loss_sum += loss * static_cast<double>(B);
       correct += static_cast<double>(count_correct(logits, labels));
       seen += B;
-      net.backward(grad);
+      net.backward(grad, pass);
       optimizer.step(e.lr);
+      if (hardware) hardware->step(e.lr, pass);
       progress.advance();
     }
     r.samples_trained += static_cast<std::int64_t>(seen);
@@ -195,11 +209,13 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
     if (r.diverged) break;
     e.train_loss = loss_sum / static_cast<double>(seen);
     e.train_accuracy = correct / static_cast<double>(seen);
-    std::tie(e.test_loss, e.test_accuracy) = evaluate(net, test, n_test);
+    std::tie(e.test_loss, e.test_accuracy) = evaluate(net, test, n_test, eval_passes);
     e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     r.epochs.push_back(e);
   }
   r.final_test_accuracy = r.epochs.empty() || r.diverged ? std::nan("") : r.epochs.back().test_accuracy;
+  if (hardware && !r.diverged)
+    r.extras = hardware->finish(net, [&] { return evaluate(net, test, n_test, eval_passes).second; });
   if (c.save_weights && !r.diverged) {
     for (std::size_t i = 0; i < net.layers(); ++i) {
       for (auto& p : net.layer(i).parameters()) {
@@ -256,6 +272,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
   validate(config);
   TrainResult result;
   result.config = config;
+  if (options.hardware) result.hardware_config_toml = options.hardware->config_toml();
   const ModelSpec spec = model_spec(config, result.model_toml);
   const Dataset dataset =
       load_dataset(parse_dataset_id(config.dataset),
@@ -280,7 +297,8 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
   const auto start = std::chrono::steady_clock::now();
   parallel_for(config.replicas, [&](std::int64_t i) {
     result.replicas[static_cast<std::size_t>(i)] =
-        train_replica(config, spec, dataset, static_cast<std::uint64_t>(i), progress);
+        train_replica(config, spec, dataset, options.hardware, static_cast<std::uint64_t>(i),
+                      progress);
   });
   progress.finish();
   result.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -298,7 +316,7 @@ void write_results(const std::string& path, const TrainResult& result, const std
   root.write_attr("format_version", kResultsVersion);
   root.write_attr("created_by", kCreatedBy);
   root.write_attr("command", command);
-  root.write_attr("config", "[train]\n" + to_toml(c));
+  root.write_attr("config", "[train]\n" + to_toml(c) + result.hardware_config_toml);
   root.write_attr("model_toml", result.model_toml);
   root.write_attr("network", result.network_summary);
   root.write_attr("parameters", static_cast<std::int64_t>(result.parameters));
@@ -353,6 +371,7 @@ void write_results(const std::string& path, const TrainResult& result, const std
     g.write("test_accuracy", va, {"1", "accuracy on the test set after the epoch"});
     g.write("lr", lr, {"1", "learning rate used in the epoch"});
     g.write("epoch_time_s", es, {"s", "wall time of the epoch, evaluation included"});
+    if (r.extras) r.extras->write(g);
     if (!r.weights.empty()) {
       h5::Group w = g.create_group("weights");
       for (std::size_t k = 0; k < r.weights.size(); ++k)

@@ -6,10 +6,18 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/config.hpp"
+#include "training/network.hpp"
+#include "training/optimizer.hpp"
+
+namespace memcarlo::h5 {
+class Group;
+}
 
 namespace memcarlo::training {
 
@@ -83,6 +91,48 @@ struct TrainConfig {
 // Checks every value and its combinations; errors name the key.
 void validate(const TrainConfig& config);
 
+// --- Hardware a run trains on ----------------------------------------------------------------
+// The digital engine trains on its own; a run may add simulated hardware through these hooks
+// (analog/ implements them: layers on device arrays, the rules that update them, measurements
+// after training). training/ never sees a device.
+
+// What a replica's hardware adds to its record in the results file.
+class ReplicaExtras {
+ public:
+  virtual ~ReplicaExtras() = default;
+  // Writes datasets and groups into the replica's group of the results file.
+  virtual void write(h5::Group& replica_group) const = 0;
+  // One line for the console after the run ("" for none).
+  virtual std::string summary() const = 0;
+};
+
+// The hardware of one replica, made by Hardware::attach; used by that replica's thread only.
+class ReplicaHardware {
+ public:
+  virtual ~ReplicaHardware() = default;
+  // The parameters it updates itself; the digital optimizer leaves them alone.
+  virtual std::vector<const Parameter*> owned_parameters() const = 0;
+  // Updates the owned parameters from their gradients (after Network::backward of the
+  // training pass `pass`), at learning rate lr.
+  virtual void step(double lr, const Pass& pass) = 0;
+  // After training: measurements of the trained network (test_accuracy evaluates it as it is
+  // on the test samples of the run); returns what goes into the results file.
+  virtual std::shared_ptr<const ReplicaExtras> finish(
+      Network& net, const std::function<double()>& test_accuracy) = 0;
+};
+
+class Hardware {
+ public:
+  virtual ~Hardware() = default;
+  // Called once per replica, after the network is built, initialised and given its rules and
+  // feedback; may replace layers (Network::replace_layer). `sgd` is the run's optimizer config.
+  virtual std::unique_ptr<ReplicaHardware> attach(Network& net, std::uint64_t seed,
+                                                  std::uint64_t replica,
+                                                  const SgdConfig& sgd) const = 0;
+  // The hardware's config as TOML tables, echoed into the results file after [train].
+  virtual std::string config_toml() const = 0;
+};
+
 // One epoch's record of one replica.
 struct EpochRecord {
   double train_loss = 0, train_accuracy = 0;  // running means over the epoch's batches
@@ -101,6 +151,7 @@ struct ReplicaResult {
   // Final parameters, in network order: name "layer03.weight" etc. (empty unless saved).
   std::vector<std::pair<std::string, std::vector<float>>> weights;
   std::vector<std::vector<std::size_t>> weight_shapes;
+  std::shared_ptr<const ReplicaExtras> extras;  // from the hardware, if any
 };
 
 struct TrainResult {
@@ -109,12 +160,14 @@ struct TrainResult {
   std::string network_summary;
   std::size_t parameters = 0;
   std::vector<ReplicaResult> replicas;
+  std::string hardware_config_toml;  // Hardware::config_toml(), "" without hardware
   double wall_seconds = 0;
   double samples_per_second = 0;  // all replicas' training samples over the wall time
 };
 
 struct TrainOptions {
   bool show_progress = true;
+  const Hardware* hardware = nullptr;  // null: the digital engine alone
 };
 
 TrainResult run_training(const TrainConfig& config, const TrainOptions& options = {});

@@ -255,3 +255,15 @@ TEST_CASE("successive and parallel draws are uncorrelated") {
   // Sanity check of the statistic itself: a sequence with itself has correlation 1.
   CHECK(correlation(ua, ua) == doctest::Approx(1.0).epsilon(0.01));
 }
+
+TEST_CASE("derive_seed: a fixed function of (seed, entity, child), distinct for every child") {
+  // The definition, on a twin stream.
+  RngStream twin(11, 3, stream_id("derive_seed"), 7);
+  CHECK(memcarlo::derive_seed(11, 3, 7) == twin.next_u64());
+  std::unordered_set<std::uint64_t> seen;
+  for (std::uint64_t entity = 0; entity < 50; ++entity)
+    for (std::uint64_t child = 0; child < 50; ++child)
+      seen.insert(memcarlo::derive_seed(11, entity, child));
+  CHECK(seen.size() == 2500);
+  CHECK(memcarlo::derive_seed(12, 3, 7) != memcarlo::derive_seed(11, 3, 7));
+}

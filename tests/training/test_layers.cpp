@@ -99,7 +99,7 @@ void check_layer_gradients(Layer& layer, Tensor x, const std::function<Pass()>& 
   };
   layer.forward(x, out, pass_of());
   Tensor grad_in;
-  layer.backward(r, &grad_in);
+  layer.backward(r, &grad_in, Pass{Mode::train, nullptr});
   REQUIRE(grad_in.shape == x.shape);
   std::vector<std::vector<float>> param_grads;
   for (Parameter& p : layer.parameters()) param_grads.push_back(p.grad.data);
@@ -290,6 +290,42 @@ TEST_CASE("conv2d: forward matches direct convolution, gradients match finite di
   }
 }
 
+TEST_CASE("dense and conv2d backward_split: weights from one error, the input gradient from another") {
+  // backward_split(g, h) must give backward(g)'s parameter gradients and backward(h)'s input
+  // gradient, on every convolution algorithm.
+  auto check = [](Layer& layer, const Tensor& x, auto&& split) {
+    Tensor y;
+    layer.forward(x, y, eval_pass());
+    const Tensor g = random_tensor(y.shape, 21), h = random_tensor(y.shape, 22);
+    Tensor gi_g, gi_h, gi_split;
+    layer.backward(g, &gi_g, eval_pass());
+    std::vector<std::vector<float>> grads_g;
+    for (Parameter& p : layer.parameters()) grads_g.push_back(p.grad.data);
+    layer.backward(h, &gi_h, eval_pass());
+    split(g, h, &gi_split);
+    CHECK(gi_split.data == gi_h.data);
+    CHECK(gi_split.data != gi_g.data);
+    std::size_t i = 0;
+    for (Parameter& p : layer.parameters()) CHECK(p.grad.data == grads_g[i++]);
+  };
+  Dense dense(7, 4);
+  RngStream rng(5, 0, stream_id("init"));
+  dense.initialize(rng);
+  check(dense, random_tensor({3, 7}, 13), [&](const Tensor& g, const Tensor& h, Tensor* gi) {
+    dense.backward_split(g, h, gi);
+  });
+  for (ConvAlgorithm algorithm : {ConvAlgorithm::per_sample, ConvAlgorithm::batched,
+                                  ConvAlgorithm::onednn}) {
+    if (algorithm == ConvAlgorithm::onednn && !onednn_convolution_available()) continue;
+    INFO("algorithm " << int(algorithm));
+    Conv2d conv(3, 4, 3, 1, 1, algorithm);
+    conv.initialize(rng);
+    check(conv, random_tensor({2, 3, 6, 5}, 14), [&](const Tensor& g, const Tensor& h, Tensor* gi) {
+      conv.backward_split(g, h, gi);
+    });
+  }
+}
+
 TEST_CASE("maxpool: first maximum wins ties; gradients match finite differences") {
   MaxPool2d pool(2);
   Tensor x({1, 1, 2, 4});
@@ -302,7 +338,7 @@ TEST_CASE("maxpool: first maximum wins ties; gradients match finite differences"
   Tensor dy({1, 1, 1, 2});
   dy.data = {10, 20};
   Tensor dx;
-  pool.backward(dy, &dx);
+  pool.backward(dy, &dx, Pass{Mode::train, nullptr});
   // Row-major window order: (0, 1) before (1, 0); (0, 2) first of four equal values.
   CHECK(dx.data == std::vector<float>{0, 10, 20, 0, 0, 0, 0, 0});
 
@@ -332,7 +368,7 @@ TEST_CASE("maxpool: values and argmax follow PyTorch's rule with ties, NaN and -
       Tensor dy(y.shape);
       for (std::size_t i = 0; i < dy.size(); ++i) dy.data[i] = static_cast<float>(i + 1);
       Tensor dx;
-      pool.backward(dy, &dx);
+      pool.backward(dy, &dx, Pass{Mode::train, nullptr});
       std::vector<float> expected_y(y.size()), expected_dx(x.size(), 0.0f);
       for (std::size_t pl = 0; pl < 6; ++pl)
         for (std::size_t oh = 0; oh < OH; ++oh)
@@ -379,7 +415,7 @@ TEST_CASE("relu, tanh, flatten: values and gradients") {
   relu.forward(x, y, eval_pass());
   CHECK(y.data == std::vector<float>{0, 0, 2});
   Tensor dx;
-  relu.backward(Tensor({1, 3}, 1.0f), &dx);
+  relu.backward(Tensor({1, 3}, 1.0f), &dx, Pass{Mode::train, nullptr});
   CHECK(dx.data == std::vector<float>{0, 0, 1});  // derivative 0 at 0, as PyTorch
   check_layer_gradients(relu, kink_free_tensor({3, 2, 4}, 7), eval_pass, 1e-3f);
 
@@ -501,7 +537,7 @@ TEST_CASE("dropout: identity in eval, binomial keep fraction in train, reproduci
   drop.forward(x, y, eval_pass());
   CHECK(test::same_bits(y.data, x.data));
   Tensor dx;
-  drop.backward(x, &dx);
+  drop.backward(x, &dx, Pass{Mode::train, nullptr});
   CHECK(test::same_bits(dx.data, x.data));
 
   RngStream rng(8, 0, stream_id("dropout"));
@@ -524,7 +560,7 @@ TEST_CASE("dropout: identity in eval, binomial keep fraction in train, reproduci
   Tensor y2;
   drop.forward(x, y2, Pass{Mode::train, &again});
   CHECK(test::same_bits(y2.data, y.data));
-  drop.backward(Tensor(x.shape, 1.0f), &dx);
+  drop.backward(Tensor(x.shape, 1.0f), &dx, Pass{Mode::train, nullptr});
   for (std::size_t i = 0; i < x.size(); ++i) CHECK(dx.data[i] == (y.data[i] != 0 ? scale : 0.0f));
   // Another substream, another mask.
   RngStream other(8, 0, stream_id("dropout"), 1);
@@ -678,13 +714,13 @@ TEST_CASE("layers reuse their buffers: no reallocation after the first batch") {
   Tensor a, b, gb, ga;
   conv.forward(x, a, eval_pass());
   pool.forward(a, b, eval_pass());
-  pool.backward(Tensor(b.shape, 1.0f), &ga);
-  conv.backward(ga, &gb);
+  pool.backward(Tensor(b.shape, 1.0f), &ga, Pass{Mode::train, nullptr});
+  conv.backward(ga, &gb, Pass{Mode::train, nullptr});
   const float* pointers[] = {a.ptr(), b.ptr(), ga.ptr(), gb.ptr()};
   conv.forward(x, a, eval_pass());
   pool.forward(a, b, eval_pass());
-  pool.backward(Tensor(b.shape, 1.0f), &ga);
-  conv.backward(ga, &gb);
+  pool.backward(Tensor(b.shape, 1.0f), &ga, Pass{Mode::train, nullptr});
+  conv.backward(ga, &gb, Pass{Mode::train, nullptr});
   CHECK(pointers[0] == a.ptr());
   CHECK(pointers[1] == b.ptr());
   CHECK(pointers[2] == ga.ptr());

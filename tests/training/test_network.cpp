@@ -128,7 +128,7 @@ TEST_CASE("backprop through a conv network agrees with central finite difference
   const Tensor x = random_tensor({3, 2, 6, 6}, rng);
   const Tensor c = random_tensor({3, 4}, rng);
   net.forward(x, Pass{Mode::train, nullptr});
-  net.backward(c);
+  net.backward(c, Pass{Mode::train, nullptr});
   // Central differences in float32 with h = 1e-2: truncation O(h^2) and rounding O(eps/h)
   // both stay below 1e-3 relative to the largest gradient of the tensor.
   for (auto* p : net.parameters()) {
@@ -158,7 +158,7 @@ TEST_CASE("DFA gives each hidden layer (B_l e) * f'(a_l), per-layer and merged f
     const Tensor x = random_tensor({4, 5}, rng);
     const Tensor e = random_tensor({4, 3}, rng);
     net.forward(x, Pass{Mode::train, nullptr});
-    net.backward(e);
+    net.backward(e, Pass{Mode::train, nullptr});
     const MlpForward f = mlp_forward(net, x);
     const auto grads = gradients(net);
     for (std::size_t l = 0; l < 2; ++l) {
@@ -212,7 +212,7 @@ TEST_CASE("hybrid rules: a backprop block under a DFA block gets the true gradie
   const Tensor x = random_tensor({5, 6}, rng);
   const Tensor e = random_tensor({5, 4}, rng);
   ref.forward(x, Pass{Mode::train, nullptr});
-  ref.backward(e);
+  ref.backward(e, Pass{Mode::train, nullptr});
   const auto bp = gradients(ref);
 
   SUBCASE("dfa, bp, bp: blocks 1 and 2 as backprop") {
@@ -221,7 +221,7 @@ TEST_CASE("hybrid rules: a backprop block under a DFA block gets the true gradie
     net.set_rules({BlockRule::dfa, BlockRule::backprop, BlockRule::backprop});
     net.set_feedback(GaussianFeedback(), FeedbackLayout::per_layer, rng);
     net.forward(x, Pass{Mode::train, nullptr});
-    net.backward(e);
+    net.backward(e, Pass{Mode::train, nullptr});
     const auto g = gradients(net);
     for (std::size_t k = 2; k < 6; ++k) CHECK(g[k] == bp[k]);
     CHECK(g[0] != bp[0]);  // block 0 learns from its random feedback instead
@@ -231,7 +231,7 @@ TEST_CASE("hybrid rules: a backprop block under a DFA block gets the true gradie
     copy_parameters(ref, net);
     net.set_rules({BlockRule::backprop, BlockRule::frozen, BlockRule::backprop});
     net.forward(x, Pass{Mode::train, nullptr});
-    net.backward(e);
+    net.backward(e, Pass{Mode::train, nullptr});
     const auto g = gradients(net);
     CHECK(g[0] == bp[0]);
     CHECK(g[1] == bp[1]);

@@ -126,7 +126,7 @@ void check_case(const std::string& case_name, const std::string& model, double w
   const double loss = softmax_cross_entropy(logits, labels, &grad_logits);
   const double torch_loss = g.read_double("loss").data.at(0);
   log.check("loss", "loss", {static_cast<float>(loss)}, {static_cast<float>(torch_loss)});
-  net.backward(grad_logits);
+  net.backward(grad_logits, Pass{mode, nullptr});
 
   // Every parameter gradient, except those the fixture names as left out (vgg_eval).
   std::set<std::string> omitted;
@@ -179,7 +179,7 @@ void check_case(const std::string& case_name, const std::string& model, double w
   // with the same values.
   Tensor g_out = grad_logits, g_in;
   for (std::size_t i = net.layers(); i-- > 0;) {
-    net.layer(i).backward(g_out, &g_in);
+    net.layer(i).backward(g_out, &g_in, Pass{Mode::train, nullptr});
     std::swap(g_out, g_in);
   }
   REQUIRE(g_out.shape == x.shape);
