@@ -22,6 +22,7 @@
 #include "data/measurements.hpp"
 #include "data/summary.hpp"
 #include "physics/simulate.hpp"
+#include "analog/hardware.hpp"
 #include "training/model.hpp"
 #include "training/trainer.hpp"
 
@@ -125,15 +126,49 @@ void print_calibration(const mc::CalibrationResult& r) {
 std::string train_help() {
   std::string out =
       "\nEvery key of a run (RUN.toml holds them under [train]; a flag or --set key=value\n"
-      "overrides the file; units: '1' = dimensionless):\n";
+      "(or train.key=value) overrides the file; units: '1' = dimensionless):\n";
   for (const auto& p : mc::describe_params(mc::training::TrainConfig{}))
     out += fmt::format("  {:<16} {:>4}  default {:<10} {}\n", p.key, p.unit.empty() ? "-" : p.unit,
                        p.default_value, p.doc);
+  out += "\nTraining on simulated device arrays (RUN.toml table [analog], or --set analog.key=value;\n"
+         "docs/analog.md):\n";
+  for (const auto& p : mc::describe_params(mc::analog::AnalogConfig{}))
+    out += fmt::format("  {:<16} {:>4}  default {:<10} {}\n", p.key, p.unit.empty() ? "-" : p.unit,
+                       p.default_value.empty() || p.default_value == "\"\"" ? "''" : p.default_value,
+                       p.doc);
   out += "\nReplica i uses the random streams of (seed, i) and runs on one thread: the results do\n"
          "not depend on --threads. The results HDF5 holds per-epoch curves, final accuracies,\n"
-         "throughput, the echoed config and model, and the final weights (docs/training.md).\n"
-         "Datasets come from `bash scripts/fetch_datasets.sh` (docs/datasets.md).\n";
+         "throughput, the echoed config and model, the final weights, and with analog devices the\n"
+         "pulse statistics of every tile and the inference chip's accuracy over time\n"
+         "(docs/training.md, docs/analog.md). Datasets come from `bash scripts/fetch_datasets.sh`\n"
+         "(docs/datasets.md).\n";
   return out;
+}
+
+// `--set` of `memcarlo train`: `analog.key=value` sets a key of the [analog] table, `key=value`
+// and `train.key=value` one of [train].
+void apply_train_assignment(mc::training::TrainConfig& train, mc::analog::AnalogConfig& analog,
+                            const std::string& assignment) {
+  const std::string origin = fmt::format("--set {}", assignment);
+  const auto eq = assignment.find('=');
+  MC_VALIDATE(eq != std::string::npos && eq > 0, "{}: expected key=value", origin);
+  std::string key = assignment.substr(0, eq);
+  const std::string value = assignment.substr(eq + 1);
+  // String keys take unquoted text as it is (inference_times=1, layers=3); quoted text and
+  // other keys are parsed as a TOML value.
+  const bool quoted = value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+                      value.back() == value.front();
+  auto set = [&](auto& config, const std::string& name) {
+    if (quoted)
+      mc::apply_table(config, mc::parse_assignment(name + "=" + value), origin);
+    else
+      mc::set_param_from_text(config, name, value, origin);
+  };
+  if (key.rfind("analog.", 0) == 0) {
+    set(analog, key.substr(7));
+  } else {
+    set(train, key.rfind("train.", 0) == 0 ? key.substr(6) : key);
+  }
 }
 
 std::string command_line(int argc, char** argv) {
@@ -303,6 +338,7 @@ int main(int argc, char** argv) {
     if (*train_cmd) {
       namespace tr = mc::training;
       tr::TrainConfig config;
+      mc::analog::AnalogConfig analog;
       if (!print_model.empty()) {
         fmt::print("{}", tr::builtin_model_toml(print_model, {800, 800}, "tanh"));
         return 0;
@@ -310,21 +346,32 @@ int main(int argc, char** argv) {
       if (!train_config.empty()) {
         const toml::table file = mc::load_toml_file(train_config);
         for (const auto& [key, node] : file)
-          MC_VALIDATE(key.str() == "train" && node.is_table(),
-                      "{}: unexpected key '{}' (the run's keys belong in a [train] table)",
+          MC_VALIDATE((key.str() == "train" || key.str() == "analog") && node.is_table(),
+                      "{}: unexpected key '{}' (the run's keys belong in a [train] or [analog] "
+                      "table)",
                       train_config, key.str());
-        if (const auto* t = file["train"].as_table()) mc::apply_table(config, *t, train_config);
+        if (const auto* t = file["train"].as_table())
+          mc::apply_table(config, *t, train_config + " [train]");
+        if (const auto* t = file["analog"].as_table())
+          mc::apply_table(analog, *t, train_config + " [analog]");
       }
       for (std::size_t i = 0; i < train_flags.size(); ++i)
         if (!train_flag_values[i].empty())
           mc::set_param_from_text(config, train_flags[i].first, train_flag_values[i],
                                   "--" + train_flags[i].first);
-      for (const auto& a : train_sets) mc::apply_assignment(config, a);
+      for (const auto& a : train_sets) apply_train_assignment(config, analog, a);
       MC_VALIDATE(!train_out.empty(), "train needs --out FILE.h5 for the results");
       tr::validate(config);
+      mc::analog::validate(analog);
       mc::h5::check_output_path(train_out);  // before the work, not after it
       tr::TrainOptions options;
       options.show_progress = !train_quiet;
+      std::unique_ptr<mc::analog::AnalogHardware> hardware;
+      if (mc::analog::uses_hardware(analog)) {
+        hardware = std::make_unique<mc::analog::AnalogHardware>(
+            analog, static_cast<std::uint64_t>(config.seed));
+        options.hardware = hardware.get();
+      }
       const auto result = tr::run_training(config, options);
       tr::write_results(train_out, result, command_line(argc, argv));
       if (!train_quiet) {
@@ -332,6 +379,8 @@ int main(int argc, char** argv) {
           const auto& r = result.replicas[i];
           fmt::print("replica {}: {} after {} epochs, test accuracy {:.4f}\n", i, r.status,
                      r.epochs.size(), r.final_test_accuracy);
+          if (r.extras && !r.extras->summary().empty())
+            fmt::print("  {}\n", r.extras->summary());
         }
         fmt::print("{:.0f} training samples/s over {:.1f} s; wrote {}\n", result.samples_per_second,
                    result.wall_seconds, train_out);

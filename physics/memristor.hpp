@@ -194,6 +194,11 @@ class MemristorModel {
   // One read: conductance (1 + sigma_read N(0,1)); one normal if sigma_read > 0 (use stream
   // "read", substream = read index).
   double read(const MemristorDevice& device, RngStream& rng) const;
+  // The standard deviation of that read, sigma_read G, for callers that draw their normals in
+  // bulk (analog/; they skip the clamp at 0 S, which matters only for sigma_read near 1).
+  double read_sigma_S(const MemristorDevice& device) const {
+    return config_.sigma_read * conductance(device);
+  }
 
  private:
   MemristorConfig config_;

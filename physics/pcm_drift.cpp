@@ -96,11 +96,15 @@ double PcmDriftModel::read(const PcmDriftState& s, double t_s, RngStream& rng) c
   const double G = drifted(s, t_s);
   const double z = NormalDistribution::standard(rng);  // drawn even without noise: see program()
   if (!config_.read_noise) return G;
+  return std::max(G + read_noise_sigma_S(s, G, t_s) * z, 0.0);
+}
+
+double PcmDriftModel::read_noise_sigma_S(const PcmDriftState& s, double G_S, double t_s) const {
+  if (!config_.read_noise) return 0.0;
   // 1/f noise accumulated since programming; none yet for reads before t_read.
   const double tr = config_.t_read_s;
-  const double sigma = std::fabs(G) * q_s(normalised(s.G_target_S)) *
-                       std::sqrt(std::max(std::log((t_s + tr) / (2.0 * tr)), 0.0));
-  return std::max(G + sigma * z, 0.0);
+  return std::fabs(G_S) * q_s(normalised(s.G_target_S)) *
+         std::sqrt(std::max(std::log((t_s + tr) / (2.0 * tr)), 0.0));
 }
 
 void PcmDriftProtocol::validate() const {

@@ -111,6 +111,10 @@ class PcmDriftModel {
   double drifted(const PcmDriftState& state, double t_s) const;
   // One read at time t: drifted conductance plus 1/f read noise (always one normal draw).
   double read(const PcmDriftState& state, double t_s, RngStream& rng) const;
+  // The standard deviation of that read noise, for a device of this state at conductance G_S
+  // (0 without read noise): G Q_s(g) sqrt(ln((t + t_r)/(2 t_r))), for callers that draw their
+  // normals in bulk (analog/).
+  double read_noise_sigma_S(const PcmDriftState& state, double G_S, double t_s) const;
 
   double normalised(double G_target_S) const;
 

@@ -359,9 +359,11 @@ std::vector<SimulationModelInfo> simulation_models() {
   return out;
 }
 
-MeasurementFile simulate_measurements(const SimulationRequest& r) {
-  MC_VALIDATE(r.devices > 0, "--devices must be positive, got {}", r.devices);
-  MC_VALIDATE(r.devices <= 100'000'000, "--devices {} exceeds the limit of 1e8", r.devices);
+namespace {
+
+// The request's preset (the model's default when empty), checked against the model's presets;
+// InputError for an unknown model or preset.
+std::string checked_preset(const SimulationRequest& r) {
   for (const auto& info : simulation_models()) {
     if (info.name != r.model) continue;
     const std::string preset = r.preset.empty() ? info.presets.front() : r.preset;
@@ -369,14 +371,58 @@ MeasurementFile simulate_measurements(const SimulationRequest& r) {
     for (const auto& p : info.presets) known = known || p == preset;
     MC_VALIDATE(known, "unknown preset '{}' for model {} (known: {})", preset, r.model,
                 fmt::join(info.presets, ", "));
-    if (r.model == "pcm-drift") return simulate_pcm_drift(r, preset);
-    if (r.model == "pcm-crystallization") return simulate_pcm_crystallization(r, preset);
-    if (r.model == "memristor") return simulate_memristor(r, preset);
-    if (r.model == "lut") return simulate_lut(r, preset);
+    return preset;
   }
   std::vector<std::string> names;
   for (const auto& info : simulation_models()) names.push_back(info.name);
   throw InputError(fmt::format("unknown model '{}' (known: {})", r.model, fmt::join(names, ", ")));
+}
+
+}  // namespace
+
+MeasurementFile simulate_measurements(const SimulationRequest& r) {
+  const std::string preset = checked_preset(r);
+  MC_VALIDATE(r.devices > 0, "--devices must be positive, got {}", r.devices);
+  MC_VALIDATE(r.devices <= 100'000'000, "--devices {} exceeds the limit of 1e8", r.devices);
+  if (r.model == "pcm-drift") return simulate_pcm_drift(r, preset);
+  if (r.model == "pcm-crystallization") return simulate_pcm_crystallization(r, preset);
+  if (r.model == "memristor") return simulate_memristor(r, preset);
+  return simulate_lut(r, preset);
+}
+
+MemristorSetup resolve_memristor(const SimulationRequest& r) {
+  MC_VALIDATE(r.model == "memristor", "resolve_memristor given model '{}'", r.model);
+  MemristorSimulation sim{preset_memristor(checked_preset(r)), {}};
+  configure(sim, r);
+  (void)MemristorModel(sim.device);  // validates the device keys
+  sim.protocol.validate();
+  return {sim.device, sim.protocol};
+}
+
+PcmCrystallizationSetup resolve_pcm_crystallization(const SimulationRequest& r) {
+  MC_VALIDATE(r.model == "pcm-crystallization", "resolve_pcm_crystallization given model '{}'",
+              r.model);
+  CrystallizationSimulation sim{preset_pcm_crystallization(checked_preset(r)), {}};
+  configure(sim, r);
+  sim.protocol.validate_against(PcmCrystallizationModel(sim.device));
+  return {sim.device, sim.protocol};
+}
+
+PcmDriftConfig resolve_pcm_drift(const SimulationRequest& r) {
+  MC_VALIDATE(r.model == "pcm-drift", "resolve_pcm_drift given model '{}'", r.model);
+  checked_preset(r);
+  DriftSimulation sim;
+  configure(sim, r);
+  (void)PcmDriftModel(sim.device);
+  return sim.device;
+}
+
+LutDeviceConfig resolve_lut(const SimulationRequest& r) {
+  MC_VALIDATE(r.model == "lut", "resolve_lut given model '{}'", r.model);
+  checked_preset(r);
+  LutSimulation sim;
+  configure(sim, r);
+  return sim.device;
 }
 
 }  // namespace memcarlo

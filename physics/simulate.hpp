@@ -12,6 +12,10 @@
 
 #include "core/config.hpp"
 #include "data/measurements.hpp"
+#include "physics/lut_device.hpp"
+#include "physics/memristor.hpp"
+#include "physics/pcm_crystallization.hpp"
+#include "physics/pcm_drift.hpp"
 
 namespace memcarlo {
 
@@ -37,5 +41,23 @@ struct SimulationRequest {
 
 // Validates the whole request (model, preset, keys, values, device count) before simulating.
 MeasurementFile simulate_measurements(const SimulationRequest& request);
+
+// The configs a model would simulate with, resolved exactly as simulate_measurements resolves
+// them (preset, the config file's top-level keys, its [MODEL] table, then the assignments; the
+// protocol's keys beside the device's), for callers that use the devices without simulating a
+// pulse train (analog/ tiles). request.model names the model; request.devices is not used.
+// Unknown presets and keys, and wrong types, throw InputError naming the file or assignment.
+struct MemristorSetup {
+  MemristorConfig device;
+  MemristorPulseTrain protocol;
+};
+MemristorSetup resolve_memristor(const SimulationRequest& request);
+struct PcmCrystallizationSetup {
+  PcmCrystallizationConfig device;
+  PcmPulseTrain protocol;
+};
+PcmCrystallizationSetup resolve_pcm_crystallization(const SimulationRequest& request);
+PcmDriftConfig resolve_pcm_drift(const SimulationRequest& request);
+LutDeviceConfig resolve_lut(const SimulationRequest& request);
 
 }  // namespace memcarlo

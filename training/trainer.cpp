@@ -214,8 +214,6 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
     r.epochs.push_back(e);
   }
   r.final_test_accuracy = r.epochs.empty() || r.diverged ? std::nan("") : r.epochs.back().test_accuracy;
-  if (hardware && !r.diverged)
-    r.extras = hardware->finish(net, [&] { return evaluate(net, test, n_test, eval_passes).second; });
   if (c.save_weights && !r.diverged) {
     for (std::size_t i = 0; i < net.layers(); ++i) {
       for (auto& p : net.layer(i).parameters()) {
@@ -234,6 +232,9 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
       }
     }
   }
+  // After the weights are saved: measurements on other hardware may change them.
+  if (hardware && !r.diverged)
+    r.extras = hardware->finish(net, [&] { return evaluate(net, test, n_test, eval_passes).second; });
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
   return r;
 }
@@ -283,6 +284,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
     Network probe = build_network(spec, sample_shape(dataset), dataset.classes, config.width);
     probe.set_rules(block_rules(config, probe.blocks()));
     result.parameters = probe.parameter_count();
+    if (options.hardware) options.hardware->check(probe);
     result.network_summary = describe(probe);
   }
   const std::size_t n_train = samples_used(config.train_samples, dataset.count(Split::train));

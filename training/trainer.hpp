@@ -131,6 +131,9 @@ class Hardware {
                                                   const SgdConfig& sgd) const = 0;
   // The hardware's config as TOML tables, echoed into the results file after [train].
   virtual std::string config_toml() const = 0;
+  // Checks the hardware against the run's network before any replica starts (e.g. that the
+  // layers it names exist); throws InputError.
+  virtual void check(Network& net) const = 0;
 };
 
 // One epoch's record of one replica.

@@ -1,0 +1,170 @@
+// The devices of one analog tile as one population: a conductance per device, identical
+// programming pulses of either polarity, write-verify programming to a target, and the read
+// noise of one read. One interface over every device model memcarlo simulates, so tiles, update
+// rules and campaigns do not care which physics sits underneath; each kind calls its physics/
+// model and copies no equation of it.
+//
+// Keys. An array of seed S holds devices 0 .. n-1; device i draws only from streams keyed by
+// (S, i), named as in its physics model ("device", "pulse" with substream = the device's pulse
+// count, ...), so a memristor or lut device of an array behaves exactly as device i of
+// `memcarlo device simulate MODEL --seed S` under the same pulses, and nothing depends on other
+// devices or on the thread count. Programming draws from stream "program", substream = the
+// device's programming count.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "physics/lut_device.hpp"
+#include "physics/memristor.hpp"
+#include "physics/pcm_drift.hpp"
+
+namespace memcarlo::analog {
+
+inline constexpr std::uint64_t kProgramStream = stream_id("program");
+
+class DeviceArray {
+ public:
+  explicit DeviceArray(std::size_t devices, std::uint64_t seed)
+      : seed_(seed), pulses_(devices, 0), programs_(devices, 0) {}
+  virtual ~DeviceArray() = default;
+
+  virtual std::string kind() const = 0;  // "ideal", "memristor", "lut", "pcm"
+  std::size_t size() const { return pulses_.size(); }
+  std::uint64_t seed() const { return seed_; }
+
+  // The conductance span a weight maps onto (nominal device), S: G_low is where a device of a
+  // differential pair rests for a zero weight of a unidirectional kind, G_high - G_low the
+  // range that stands for the largest weight.
+  virtual double G_low_S() const = 0;
+  virtual double G_high_S() const = 0;
+  // Mean |dG| of one pulse over the range and the polarities the kind uses, S: the unit of the
+  // mixed-precision threshold epsilon ("mean steps").
+  virtual double mean_step_S() const = 0;
+  // False when pulses can only raise the conductance (PCM partial SET): a decrease goes to the
+  // other device of the pair, and a saturated pair is refreshed by programming.
+  virtual bool bidirectional() const = 0;
+
+  // Noise-free conductance of device i, S.
+  virtual double conductance(std::size_t i) const = 0;
+  // n identical pulses of one polarity on device i; returns its new conductance.
+  virtual double pulse(std::size_t i, Polarity polarity, std::uint32_t n) = 0;
+  // Write-verify programming of device i to G_target (with the programming noise of the model,
+  // where it has one); returns the conductance reached.
+  virtual double program(std::size_t i, double G_target_S) = 0;
+  // Standard deviation of one read of device i, S (0 without read noise).
+  virtual double read_sigma_S(std::size_t i) const = 0;
+
+  // Pulses and programming operations each device has received.
+  std::span<const std::uint32_t> pulse_counts() const { return pulses_; }
+  std::span<const std::uint32_t> program_counts() const { return programs_; }
+
+ protected:
+  // The substream of device i's next pulse, counting it.
+  std::uint64_t next_pulse(std::size_t i) { return pulses_[i]++; }
+  std::uint64_t next_program(std::size_t i) { return programs_[i]++; }
+
+ private:
+  std::uint64_t seed_;
+  std::vector<std::uint32_t> pulses_, programs_;
+};
+
+// No noise, no bounds, unlimited levels: a pulse moves the conductance by exactly `step_S`,
+// programming lands exactly. For tests and baselines. The span [0, range_S] only sets the
+// mapping.
+class IdealArray final : public DeviceArray {
+ public:
+  IdealArray(std::size_t devices, std::uint64_t seed, double range_S, double step_S);
+  std::string kind() const override { return "ideal"; }
+  double G_low_S() const override { return 0.0; }
+  double G_high_S() const override { return range_S_; }
+  double mean_step_S() const override { return step_S_; }
+  bool bidirectional() const override { return true; }
+  double conductance(std::size_t i) const override { return G_[i]; }
+  double pulse(std::size_t i, Polarity polarity, std::uint32_t n) override;
+  double program(std::size_t i, double G_target_S) override;
+  double read_sigma_S(std::size_t) const override { return 0.0; }
+
+ private:
+  double range_S_, step_S_;
+  std::vector<double> G_;
+};
+
+// Bulk-switching memristors (physics/memristor.hpp): device i is MemristorModel::make_device
+// (seed, i), with its device-to-device spread and stuck-at fault; pulse k of device i draws its
+// cycle-to-cycle noise from stream "pulse" substream k. Programming sets the state exactly
+// (the model has no programming noise); stuck devices keep theirs.
+class MemristorArray final : public DeviceArray {
+ public:
+  MemristorArray(std::size_t devices, std::uint64_t seed, const MemristorModel& model);
+  std::string kind() const override { return "memristor"; }
+  double G_low_S() const override { return nominal_.G_min_S; }
+  double G_high_S() const override { return nominal_.G_max_S; }
+  double mean_step_S() const override;
+  bool bidirectional() const override { return true; }
+  double conductance(std::size_t i) const override { return model_.conductance(devices_[i]); }
+  double pulse(std::size_t i, Polarity polarity, std::uint32_t n) override;
+  double program(std::size_t i, double G_target_S) override;
+  double read_sigma_S(std::size_t i) const override { return model_.read_sigma_S(devices_[i]); }
+
+  const MemristorDevice& device(std::size_t i) const { return devices_[i]; }
+
+ private:
+  MemristorModel model_;
+  MemristorAbstraction nominal_;
+  std::vector<MemristorDevice> devices_;
+};
+
+// The empirical device (physics/lut_device.hpp): every step drawn from measured conditional
+// step tables; pulse k of device i from stream "pulse" substream k, as `device simulate lut`.
+// Devices start at the lower end of the tables; programming sets the conductance exactly
+// (clamped to the tables' span). The tables already hold the measured read noise, so reads
+// add none.
+class LutArray final : public DeviceArray {
+ public:
+  LutArray(std::size_t devices, std::uint64_t seed, std::shared_ptr<const LutModel> model);
+  std::string kind() const override { return "lut"; }
+  double G_low_S() const override { return model_->G_low_S(); }
+  double G_high_S() const override { return model_->G_high_S(); }
+  double mean_step_S() const override;
+  bool bidirectional() const override { return true; }
+  double conductance(std::size_t i) const override { return G_[i]; }
+  double pulse(std::size_t i, Polarity polarity, std::uint32_t n) override;
+  double program(std::size_t i, double G_target_S) override;
+  double read_sigma_S(std::size_t) const override { return 0.0; }
+
+ private:
+  std::shared_ptr<const LutModel> model_;
+  std::vector<double> G_;
+};
+
+// Phase-change memory: partial-SET pulses (potentiation only) draw their increments from a step
+// table generated by the crystallization model (analog/pcm_steps.hpp); programming is the IBM
+// statistical model's (physics/pcm_drift.hpp, programming noise), and a read carries its 1/f
+// noise, accumulated over `read_time_s` since programming, at the device's present conductance.
+// Devices start amorphous (programmed to 0 S). Drift during training is not simulated yet.
+class PcmArray final : public DeviceArray {
+ public:
+  PcmArray(std::size_t devices, std::uint64_t seed, std::shared_ptr<const StepTable> steps,
+           const PcmDriftModel& drift, double read_time_s);
+  std::string kind() const override { return "pcm"; }
+  double G_low_S() const override { return steps_->G_low_S(); }
+  double G_high_S() const override { return steps_->G_high_S(); }
+  double mean_step_S() const override;
+  bool bidirectional() const override { return false; }
+  double conductance(std::size_t i) const override { return G_[i]; }
+  double pulse(std::size_t i, Polarity polarity, std::uint32_t n) override;
+  double program(std::size_t i, double G_target_S) override;
+  double read_sigma_S(std::size_t i) const override;
+
+ private:
+  std::shared_ptr<const StepTable> steps_;
+  PcmDriftModel drift_;
+  double read_time_s_;
+  std::vector<double> G_;
+};
+
+}  // namespace memcarlo::analog

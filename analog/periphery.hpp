@@ -1,0 +1,81 @@
+// The periphery of an analog array: the DAC that turns a digital vector into input voltages,
+// the read noise of the product, and the ADC that digitises each output, in the forward product
+// (x -> W x) and in the transposed product of in-memory backprop (delta -> W^T delta).
+//
+// Units follow IBM aihwkit's IOParameters (Rasch et al., "A flexible and fast PyTorch toolkit
+// for simulating training and inference on analog crossbar arrays", AICAS 2021): weights in
+// units of the tile's w_max (a full-range device difference), inputs in units of the input
+// vector's largest magnitude (aihwkit's "abs max" noise management: each vector is scaled onto
+// the DAC's range [-1, 1] and the outputs scaled back), so one output y_hat = sum_j w_hat x_hat
+// is in units of one full-scale weight times one full-scale input.
+//   DAC   (B bits): x_hat -> round(x_hat / d) d, d = 1 / L, L = max(2^(B-1) - 1, 1)
+//                   (aihwkit: inp_res = 1/(2^7 - 2) over [-1, 1], i.e. d = 2/(2^B - 2)).
+//   noise          : y_hat + out_noise N(0, 1), one normal per output per product.
+//   ADC   (B bits): clamp(round(y_hat / d), -L, L) d with d = out_bound / L: error <= d/2
+//                   inside [-out_bound, out_bound], saturation at the bounds outside.
+// Defaults are aihwkit's IOParameters defaults: 7-bit DAC, 9-bit ADC, out_bound 12,
+// out_noise 0.06. With a convolution the vector is one sample's whole input (one scale per
+// image rather than per unrolled patch: assumption, one DAC range per image and layer).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "training/tensor.hpp"
+
+namespace memcarlo::analog {
+
+struct PeripheryConfig {
+  bool dac = true;               // quantise inputs
+  std::int64_t dac_bits = 7;     // [aihwkit IOParameters inp_res = 1/(2^7 - 2)]
+  bool adc = true;               // quantise and clip outputs
+  std::int64_t adc_bits = 9;     // [aihwkit IOParameters out_res = 1/(2^9 - 2)]
+  double out_bound = 12.0;       // [aihwkit IOParameters out_bound]
+  double out_noise = 0.06;       // [aihwkit IOParameters out_noise]
+
+  // No quantisation, no clipping, no noise: the product is the digital one, bit for bit.
+  bool ideal() const { return !dac && !adc && out_noise == 0; }
+  void validate() const;
+};
+
+// Counts of what the ADC did, for the results file.
+struct ConverterCounts {
+  std::uint64_t outputs = 0;    // outputs digitised
+  std::uint64_t saturated = 0;  // outputs beyond +-out_bound, clipped
+};
+
+// Where the noise of a product comes from: a noise field (core/noise.hpp) of (seed, entity,
+// stream) with substream = the pass id.
+struct NoiseKey {
+  std::uint64_t seed = 0, entity = 0, stream = 0;
+};
+
+class Periphery {
+ public:
+  explicit Periphery(const PeripheryConfig& config);
+  const PeripheryConfig& config() const { return config_; }
+
+  // DAC: x (N, ...) -> x_q, one scale per sample (its largest |x|, 1 for an all-zero sample)
+  // in scales; x_q = scale * quantised(x / scale). Without a DAC, x_q = x and scales hold the
+  // magnitudes all the same (the output stage needs them).
+  void convert_inputs(const training::Tensor& x, training::Tensor& x_q,
+                      std::vector<float>& scales) const;
+
+  // Noise and ADC on the outputs of a product, in place. y (N, F, P...) holds the product of
+  // the quantised inputs with weights of scale w_max, plus bias[f] (bias may be empty);
+  // y_hat = (y - bias) / (scale_n w_max) gets the noise and the ADC and is scaled back, then
+  // multiplied by `gain` (drift compensation) and the bias added again. `features` is F (P is
+  // the rest of a sample). Noise is drawn from the field of `key`, substream `pass_id`.
+  void convert_outputs(training::Tensor& y, std::span<const float> scales, double w_max,
+                       std::span<const float> bias, std::size_t features, double gain,
+                       const NoiseKey& key, std::uint64_t pass_id, ConverterCounts& counts);
+
+ private:
+  PeripheryConfig config_;
+  float dac_step_ = 0, adc_step_ = 0;
+  float dac_levels_ = 0, adc_levels_ = 0;
+  std::vector<float> noise_;  // scratch for one product's noise field
+};
+
+}  // namespace memcarlo::analog

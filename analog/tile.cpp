@@ -1,0 +1,93 @@
+#include "analog/tile.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace memcarlo::analog {
+
+Tile::Tile(const TileLayout& layout, std::unique_ptr<DeviceArray> devices, std::span<float> weights)
+    : layout_(layout), devices_(std::move(devices)), weights_(weights) {
+  const bool pair = layout_.encoding == Encoding::differential;
+  MC_VALIDATE(weights_.size() == layout_.rows * layout_.cols,
+              "tile of {} x {} given {} weights", layout_.rows, layout_.cols, weights_.size());
+  MC_VALIDATE(devices_ && devices_->size() == weights_.size() * (pair ? 2 : 1),
+              "tile of {} weights needs {} devices", weights_.size(), weights_.size() * (pair ? 2 : 1));
+  MC_VALIDATE(pair || devices_->bidirectional(),
+              "{} devices take potentiation pulses only: they need the differential encoding",
+              devices_->kind());
+  MC_VALIDATE(std::isfinite(layout_.w_max) && layout_.w_max > 0, "tile w_max = {} must be positive",
+              layout_.w_max);
+  MC_VALIDATE(layout_.refresh_fraction > 0 && layout_.refresh_fraction <= 1,
+              "refresh fraction {} must be in (0, 1]", layout_.refresh_fraction);
+  const double G_low = devices_->G_low_S(), G_high = devices_->G_high_S();
+  MC_VALIDATE(G_high > G_low, "{} devices span no conductance range ({} to {} S)", devices_->kind(),
+              G_low, G_high);
+  alpha_ = (pair ? 1.0 : 2.0) * layout_.w_max / (G_high - G_low);
+  G_ref_ = 0.5 * (G_low + G_high);
+  G_refresh_ = G_low + layout_.refresh_fraction * (G_high - G_low);
+  read_sigma_.assign(weights_.size(), 0.0f);
+  for (std::size_t k = 0; k < weights_.size(); ++k) program(k, weights_[k]);
+  read_noise_ = std::any_of(read_sigma_.begin(), read_sigma_.end(), [](float s) { return s > 0; });
+}
+
+double Tile::weight_of(std::size_t k) const {
+  if (layout_.encoding == Encoding::reference) return alpha_ * (devices_->conductance(k) - G_ref_);
+  return alpha_ * (devices_->conductance(2 * k) - devices_->conductance(2 * k + 1));
+}
+
+void Tile::update_cell(std::size_t k) {
+  weights_[k] = static_cast<float>(weight_of(k));
+  if (!layout_.read_noise) return;
+  if (layout_.encoding == Encoding::reference) {
+    read_sigma_[k] = static_cast<float>(alpha_ * devices_->read_sigma_S(k));
+  } else {
+    read_sigma_[k] = static_cast<float>(
+        alpha_ * std::hypot(devices_->read_sigma_S(2 * k), devices_->read_sigma_S(2 * k + 1)));
+  }
+}
+
+void Tile::program(std::size_t k, double w) {
+  MC_VALIDATE(std::isfinite(w), "weight {} of a tile is not finite", k);
+  w = std::clamp(w, -layout_.w_max, layout_.w_max);
+  const double G_low = devices_->G_low_S();
+  if (layout_.encoding == Encoding::reference) {
+    devices_->program(k, G_ref_ + w / alpha_);
+  } else if (devices_->bidirectional()) {
+    devices_->program(2 * k, G_ref_ + 0.5 * w / alpha_);
+    devices_->program(2 * k + 1, G_ref_ - 0.5 * w / alpha_);
+  } else {
+    devices_->program(2 * k, G_low + std::max(w, 0.0) / alpha_);
+    devices_->program(2 * k + 1, G_low + std::max(-w, 0.0) / alpha_);
+  }
+  update_cell(k);
+}
+
+void Tile::pulse(std::size_t k, std::int64_t p) {
+  if (p == 0) return;
+  const bool up = p > 0;
+  const auto n = static_cast<std::uint32_t>(std::min<std::int64_t>(up ? p : -p, UINT32_MAX));
+  const Polarity raise = Polarity::potentiation, lower = Polarity::depression;
+  if (layout_.encoding == Encoding::reference) {
+    devices_->pulse(k, up ? raise : lower, n);
+  } else if (devices_->bidirectional()) {
+    const auto counts = devices_->pulse_counts();
+    const bool first_to_plus = (counts[2 * k] + counts[2 * k + 1]) % 2 == 0;
+    const std::uint32_t n_plus = first_to_plus ? (n + 1) / 2 : n / 2;
+    if (n_plus) devices_->pulse(2 * k, up ? raise : lower, n_plus);
+    if (n - n_plus) devices_->pulse(2 * k + 1, up ? lower : raise, n - n_plus);
+  } else {
+    devices_->pulse(up ? 2 * k : 2 * k + 1, raise, n);
+  }
+  update_cell(k);
+  if (!devices_->bidirectional()) refresh_if_needed(k);
+}
+
+void Tile::refresh_if_needed(std::size_t k) {
+  if (std::max(devices_->conductance(2 * k), devices_->conductance(2 * k + 1)) < G_refresh_) return;
+  program(k, weight_of(k));
+  ++refreshes_;
+}
+
+}  // namespace memcarlo::analog

@@ -1,0 +1,87 @@
+// A tile: one weight matrix (rows x cols, row-major; a convolution as its unrolled matrix
+// (out_channels, in_channels k k), the usual mapping) held in device conductances, and the
+// rules that update it.
+//
+// Encoding. differential (default): W = alpha (G+ - G-), two devices per weight, device 2k is
+// G+ and 2k+1 is G- of weight k. reference: W = alpha (G - G_ref), one device per weight against
+// a fixed reference G_ref = (G_low + G_high)/2. alpha is fixed at mapping so that w_max, the
+// largest weight the tile holds, spans a device's range: alpha = w_max / (G_high - G_low)
+// (differential), 2 w_max / (G_high - G_low) (reference).
+//
+// Pulses. A signed pulse count p for weight k (p > 0 raises W):
+//   bidirectional devices, differential: the pulses alternate between the two devices of the
+//     pair (a potentiation of G+ or a depression of G- for p > 0, the reverse for p < 0), the
+//     first to G+ when the pair has taken an even number of pulses so far. This is Sandia
+//     CrossSim's balanced core (both devices start mid-range, each update split between them
+//     with the sign flipped on G-) with pulses as the unit, so the two devices stay near the
+//     middle of their range and their nonlinearities average;
+//   bidirectional, reference: all pulses on the one device;
+//   unidirectional (PCM partial SET), differential: potentiation of G+ for p > 0, of G- for
+//     p < 0; when either device passes refresh_fraction of its range, the pair is refreshed:
+//     both RESET and the weight programmed again onto one of them (Nandakumar et al., Front.
+//     Neurosci. 14, 406 (2020)). The refresh is counted, not the programming pulses.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "analog/device_array.hpp"
+
+namespace memcarlo::analog {
+
+enum class Encoding { differential, reference };
+
+struct TileLayout {
+  std::size_t rows = 0, cols = 0;
+  Encoding encoding = Encoding::differential;
+  double w_max = 1.0;             // the weight of a full-range device difference
+  double refresh_fraction = 0.9;  // unidirectional devices: refresh past this share of the range
+  bool read_noise = true;         // keep the devices' read noise (false: reads are noise-free)
+};
+
+class Tile {
+ public:
+  // Takes the devices (2 rows cols of them for differential, rows cols for reference) and maps
+  // `weights` onto them by programming; `weights` then holds what the devices hold, and the
+  // tile keeps it so from then on (it is the layer's weight parameter).
+  Tile(const TileLayout& layout, std::unique_ptr<DeviceArray> devices, std::span<float> weights);
+
+  const TileLayout& layout() const { return layout_; }
+  const DeviceArray& devices() const { return *devices_; }
+  std::size_t cells() const { return weights_.size(); }
+  double alpha() const { return alpha_; }  // weight per siemens
+  // The weight change of one pulse of the mean step (the unit of epsilon).
+  double mean_step_weight() const { return alpha_ * devices_->mean_step_S(); }
+
+  // The weights the devices hold (the layer's weight parameter).
+  std::span<float> weights() { return weights_; }
+  std::span<const float> weights() const { return weights_; }
+  // Standard deviation of one read of each weight (alpha times the pair's read noise), and
+  // whether any device has read noise (never with layout.read_noise off).
+  std::span<const float> read_sigma() const { return read_sigma_; }
+  bool read_noise() const { return read_noise_; }
+
+  // Applies a signed pulse count to weight k and refreshes weights()[k].
+  void pulse(std::size_t k, std::int64_t p);
+  // Programs weight k to w (clamped to +-w_max) by write-verify, both devices of a pair.
+  void program(std::size_t k, double w);
+
+  std::uint64_t refreshes() const { return refreshes_; }
+
+ private:
+  double weight_of(std::size_t k) const;
+  void update_cell(std::size_t k);
+  void refresh_if_needed(std::size_t k);
+
+  TileLayout layout_;
+  std::unique_ptr<DeviceArray> devices_;
+  std::span<float> weights_;
+  std::vector<float> read_sigma_;
+  bool read_noise_ = false;
+  double alpha_ = 1.0, G_ref_ = 0.0, G_refresh_ = 0.0;
+  std::uint64_t refreshes_ = 0;
+};
+
+}  // namespace memcarlo::analog
