@@ -98,49 +98,45 @@ double LutArray::program(std::size_t i, double G_target_S) {
 
 // --- pcm --------------------------------------------------------------------------------------
 
-namespace {
-constexpr std::uint64_t kPcmPulseStream = stream_id("pulse");  // substream = pulse index
-}  // namespace
-
-PcmArray::PcmArray(std::size_t devices, std::uint64_t seed, std::shared_ptr<const StepTable> steps,
-                   const PcmDriftModel& drift, double read_time_s)
+PcmArray::PcmArray(std::size_t devices, std::uint64_t seed,
+                   std::shared_ptr<const PcmTrajectories> library, const PcmDriftModel& drift,
+                   double read_time_s, double refresh_share)
     : DeviceArray(devices, seed),
-      steps_(std::move(steps)),
+      library_(std::move(library)),
       drift_(drift),
       read_time_s_(read_time_s),
-      G_(devices, 0.0) {
-  MC_VALIDATE(steps_->polarity() == Polarity::potentiation,
-              "{}: a PCM step table must hold potentiation (partial-SET) steps", steps_->origin());
-  for (std::size_t i = 0; i < devices; ++i) program(i, 0.0);
-}
-
-double PcmArray::mean_step_S() const {
-  double sum = 0;
-  for (std::size_t b = 0; b < steps_->bins(); ++b) sum += std::fabs(steps_->mean(b));
-  return sum / static_cast<double>(steps_->bins());
+      mean_step_S_(library_->mean_step_S(refresh_share)),
+      device_(devices),
+      cycle_(devices, 0),
+      position_(devices, 0) {
+  MC_VALIDATE(library_->cycles() <= 65535 && library_->pulses() <= 65535,
+              "PCM trajectory library: at most 65535 cycles and pulses");
+  for (std::size_t i = 0; i < devices; ++i) {
+    RngStream rng(seed, i, stream_id("device"));
+    device_[i] = static_cast<std::uint32_t>(rng.next_u64() % library_->devices());
+    program(i, 0.0);
+  }
 }
 
 double PcmArray::pulse(std::size_t i, Polarity polarity, std::uint32_t n) {
   MC_VALIDATE(polarity == Polarity::potentiation,
               "PCM devices take partial-SET (potentiation) pulses only");
-  for (std::uint32_t k = 0; k < n; ++k) {
-    RngStream rng(seed(), i, kPcmPulseStream, next_pulse(i));
-    // Crystallization only adds: steps are >= 0, and a cell at the table's top stays there.
-    // Below the first bin (amorphous, or programmed low) the first bin's steps apply.
-    const double step = steps_->step_S(G_[i], rng.uniform());
-    if (G_[i] < steps_->G_high_S()) G_[i] = std::min(G_[i] + std::max(step, 0.0), steps_->G_high_S());
-  }
-  return G_[i];
+  for (std::uint32_t k = 0; k < n; ++k) next_pulse(i);
+  position_[i] = static_cast<std::uint16_t>(
+      std::min<std::size_t>(position_[i] + static_cast<std::size_t>(n), library_->pulses()));
+  return conductance(i);
 }
 
 double PcmArray::program(std::size_t i, double G_target_S) {
   RngStream rng(seed(), i, kProgramStream, next_program(i));
-  return G_[i] = drift_.program(G_target_S, rng).G0_S;
+  cycle_[i] = static_cast<std::uint16_t>(rng.next_u64() % library_->cycles());
+  position_[i] = static_cast<std::uint16_t>(library_->pulses_to_reach(device_[i], cycle_[i], G_target_S));
+  return conductance(i);
 }
 
 double PcmArray::read_sigma_S(std::size_t i) const {
-  const PcmDriftState state{G_[i], G_[i], 0.0};
-  return drift_.read_noise_sigma_S(state, G_[i], read_time_s_);
+  const double G = conductance(i);
+  return drift_.read_noise_sigma_S(PcmDriftState{G, G, 0.0}, G, read_time_s_);
 }
 
 }  // namespace memcarlo::analog

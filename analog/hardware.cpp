@@ -283,10 +283,15 @@ void validate(const AnalogConfig& c) {
               "analog.ideal_step = {} must be in (0, 1]", c.ideal_step);
   MC_VALIDATE(std::isfinite(c.refresh) && c.refresh > 0 && c.refresh <= 1,
               "analog.refresh = {} must be in (0, 1]", c.refresh);
-  MC_VALIDATE(c.pcm_cells >= 1 && c.pcm_cells <= 1'000'000, "analog.pcm_cells = {} must be in [1, 1e6]",
-              c.pcm_cells);
-  MC_VALIDATE(c.pcm_pulses >= 1 && c.pcm_pulses <= 100'000, "analog.pcm_pulses = {} must be in [1, 1e5]",
+  MC_VALIDATE(c.pcm_devices >= 1 && c.pcm_devices <= 1'000'000,
+              "analog.pcm_devices = {} must be in [1, 1e6]", c.pcm_devices);
+  MC_VALIDATE(c.pcm_cycles >= 1 && c.pcm_cycles <= 65535, "analog.pcm_cycles = {} must be in [1, 65535]",
+              c.pcm_cycles);
+  MC_VALIDATE(c.pcm_pulses >= 1 && c.pcm_pulses <= 65535, "analog.pcm_pulses = {} must be in [1, 65535]",
               c.pcm_pulses);
+  MC_VALIDATE(c.pcm_devices * c.pcm_cycles * c.pcm_pulses <= 100'000'000,
+              "analog.pcm_devices x pcm_cycles x pcm_pulses = {} exceeds 1e8 conductances",
+              c.pcm_devices * c.pcm_cycles * c.pcm_pulses);
   if (c.device == "memristor")
     MC_VALIDATE(c.preset.empty() || c.preset == "bulk" || c.preset == "neurosim",
                 "analog.preset = '{}' for device memristor: use bulk or neurosim", c.preset);
@@ -315,7 +320,7 @@ bool uses_hardware(const AnalogConfig& c) { return c.device != "none" || c.infer
 struct AnalogHardware::Models {
   std::optional<MemristorModel> memristor;
   std::shared_ptr<const LutModel> lut;
-  std::shared_ptr<const StepTable> pcm_steps;
+  std::shared_ptr<const PcmTrajectories> pcm_library;
   std::optional<PcmDriftModel> pcm_drift;  // programming and read noise of pcm weight devices
   std::optional<PcmDriftModel> inference;  // the inference chip
 };
@@ -348,16 +353,13 @@ AnalogHardware::AnalogHardware(const AnalogConfig& config, std::uint64_t seed)
     const auto crystal = resolve_pcm_crystallization(
         request_for("pcm-crystallization", config_.preset, table, origin));
     models_->pcm_drift.emplace(resolve_pcm_drift(request_for("pcm-drift", "", table, origin)));
-    PcmStepSampling sampling;
-    sampling.cells = config_.pcm_cells;
+    PcmLibrarySampling sampling;
+    sampling.devices = config_.pcm_devices;
+    sampling.cycles = config_.pcm_cycles;
     sampling.pulses = config_.pcm_pulses;
-    sampling.seed = derive_seed(seed, 0, stream_id("pcm_step_table"));
-    const PcmCrystallizationModel model(crystal.device);
-    models_->pcm_steps = std::make_shared<const StepTable>(
-        pcm_step_table(model, crystal.protocol, sampling),
-        fmt::format("pcm-crystallization step table ({} cells x {} pulses of {:g} W, {:g} s)",
-                    sampling.cells, sampling.pulses, crystal.protocol.power_W,
-                    crystal.protocol.width_s));
+    sampling.seed = derive_seed(seed, 0, stream_id("pcm_trajectories"));
+    models_->pcm_library = std::make_shared<const PcmTrajectories>(
+        PcmCrystallizationModel(crystal.device), crystal.protocol, sampling);
   }
   if (config_.inference_device == "pcm") {
     std::optional<toml::table> inf;
@@ -372,7 +374,7 @@ AnalogHardware::AnalogHardware(const AnalogConfig& config, std::uint64_t seed)
 
 AnalogHardware::~AnalogHardware() = default;
 
-const StepTable* AnalogHardware::pcm_steps() const { return models_->pcm_steps.get(); }
+const PcmTrajectories* AnalogHardware::pcm_library() const { return models_->pcm_library.get(); }
 
 const PcmDriftModel* AnalogHardware::inference_model() const {
   return models_->inference ? &*models_->inference : nullptr;
@@ -410,8 +412,8 @@ std::unique_ptr<DeviceArray> AnalogHardware::make_devices(std::size_t count, std
   if (d == "memristor") return std::make_unique<MemristorArray>(count, seed, *models_->memristor);
   if (d == "lut") return std::make_unique<LutArray>(count, seed, models_->lut);
   if (d == "pcm")
-    return std::make_unique<PcmArray>(count, seed, models_->pcm_steps, *models_->pcm_drift,
-                                      models_->pcm_drift->config().t0_s);
+    return std::make_unique<PcmArray>(count, seed, models_->pcm_library, *models_->pcm_drift,
+                                      models_->pcm_drift->config().t0_s, config_.refresh);
   throw InputError(fmt::format("analog.device = {} has no devices", d));
 }
 

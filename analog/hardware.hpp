@@ -49,7 +49,8 @@ struct AnalogConfig {
   // device kinds
   double ideal_step = 1e-3;
   double refresh = 0.9;
-  std::int64_t pcm_cells = 2000;
+  std::int64_t pcm_devices = 512;
+  std::int64_t pcm_cycles = 8;
   std::int64_t pcm_pulses = 100;
   // inference after training
   std::string inference_device = "none";  // none or pcm
@@ -78,8 +79,9 @@ struct AnalogConfig {
     v(ParamInfo{"read_noise", "", "device read noise of the model in every array read (memristor sigma_read, PCM 1/f)"}, read_noise);
     v(ParamInfo{"ideal_step", "1", "ideal devices: the exact step of one pulse, fraction of the range (assumption)"}, ideal_step);
     v(ParamInfo{"refresh", "1", "pcm: refresh a pair when a device passes this fraction of its range [Nandakumar 2020 refresh scheme; threshold assumption]"}, refresh);
-    v(ParamInfo{"pcm_cells", "1", "pcm: crystallization cells simulated for the partial-SET step table"}, pcm_cells);
-    v(ParamInfo{"pcm_pulses", "1", "pcm: partial-SET pulses per cell for the step table"}, pcm_pulses);
+    v(ParamInfo{"pcm_devices", "1", "pcm: crystallization devices simulated for the trajectory library (array cells share them)"}, pcm_devices);
+    v(ParamInfo{"pcm_cycles", "1", "pcm: RESET-then-pulses cycles per library device"}, pcm_cycles);
+    v(ParamInfo{"pcm_pulses", "1", "pcm: partial-SET pulses per library cycle (a cell at the end stays there)"}, pcm_pulses);
     v(ParamInfo{"inference_device", "", "after training, program the weights onto a fresh chip of these devices and test as it drifts: none or pcm (IBM statistical model)"}, inference_device);
     v(ParamInfo{"inference_config", "", "TOML with a [pcm-drift] table for the inference chip (default: preset pcm-ibm)"}, inference_config);
     v(ParamInfo{"inference_times", "s", "times after programming at which the inference chip is tested, comma separated"}, inference_times);
@@ -113,8 +115,8 @@ class AnalogHardware final : public training::Hardware {
   std::vector<std::size_t> analog_layers(training::Network& net) const;
   // A fresh device array of the configured kind.
   std::unique_ptr<DeviceArray> make_devices(std::size_t count, std::uint64_t seed) const;
-  // The PCM partial-SET table (null unless device = pcm).
-  const StepTable* pcm_steps() const;
+  // The PCM trajectory library (null unless device = pcm).
+  const PcmTrajectories* pcm_library() const;
   // The inference chip's model (null unless inference_device = pcm) and test times.
   const PcmDriftModel* inference_model() const;
   const std::vector<double>& inference_times() const { return inference_times_; }

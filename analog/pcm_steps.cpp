@@ -1,5 +1,6 @@
 #include "analog/pcm_steps.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/error.hpp"
@@ -7,14 +8,70 @@
 
 namespace memcarlo::analog {
 
+namespace {
+
+// The model with reads that return the percolation law's conductance exactly.
+PcmCrystallizationModel noise_free(const PcmCrystallizationModel& model) {
+  PcmCrystallizationConfig quiet = model.config();
+  quiet.read_noise = 0.0;
+  return PcmCrystallizationModel(quiet);
+}
+
+}  // namespace
+
+PcmTrajectories::PcmTrajectories(const PcmCrystallizationModel& model,
+                                 const PcmPulseTrain& protocol, const PcmLibrarySampling& sampling) {
+  MC_VALIDATE(sampling.devices >= 1 && sampling.cycles >= 1 && sampling.pulses >= 1,
+              "PCM trajectory library needs devices, cycles and pulses >= 1, got {}, {}, {}",
+              sampling.devices, sampling.cycles, sampling.pulses);
+  MC_VALIDATE(sampling.devices * sampling.cycles * sampling.pulses <= 100'000'000,
+              "PCM trajectory library of {} x {} x {} conductances is too large",
+              sampling.devices, sampling.cycles, sampling.pulses);
+  const PcmCrystallizationModel quiet = noise_free(model);
+  devices_ = static_cast<std::size_t>(sampling.devices);
+  cycles_ = static_cast<std::size_t>(sampling.cycles);
+  pulses_ = static_cast<std::size_t>(sampling.pulses);
+  G_amorphous_S_ = quiet.conductance_S(0.0);
+  G_crystalline_S_ = quiet.conductance_S(1.0);
+  PcmPulseTrain train = protocol;
+  train.cycles = sampling.cycles;
+  train.pulses_per_cycle = sampling.pulses;
+  G_.resize(devices_ * cycles_ * pulses_);
+  parallel_for(sampling.devices, [&](std::int64_t d) {
+    const auto G = simulate_pulse_train(quiet, train, sampling.seed, static_cast<std::uint64_t>(d));
+    std::copy(G.begin(), G.end(), G_.begin() + static_cast<std::ptrdiff_t>(d) *
+                                                    static_cast<std::ptrdiff_t>(cycles_ * pulses_));
+  });
+}
+
+std::size_t PcmTrajectories::pulses_to_reach(std::size_t d, std::size_t c, double target_S) const {
+  for (std::size_t p = 0; p <= pulses_; ++p)
+    if (G_S(d, c, p) >= target_S) return p;
+  return pulses_;
+}
+
+double PcmTrajectories::mean_step_S(double share) const {
+  const double below = G_amorphous_S_ + share * (G_crystalline_S_ - G_amorphous_S_);
+  double sum = 0;
+  std::size_t n = 0;
+  for (std::size_t d = 0; d < devices_; ++d)
+    for (std::size_t c = 0; c < cycles_; ++c)
+      for (std::size_t p = 0; p < pulses_; ++p) {
+        const double G = G_S(d, c, p);
+        if (G >= below) break;
+        sum += G_S(d, c, p + 1) - G;
+        ++n;
+      }
+  MC_VALIDATE(n > 0, "PCM trajectory library: no pulse starts below {} S", below);
+  return sum / static_cast<double>(n);
+}
+
 StepSamples pcm_partial_set_steps(const PcmCrystallizationModel& model,
                                   const PcmPulseTrain& protocol, const PcmStepSampling& sampling) {
   MC_VALIDATE(sampling.cells >= 1 && sampling.pulses >= 1,
               "PCM step sampling needs cells >= 1 and pulses >= 1, got {} and {}", sampling.cells,
               sampling.pulses);
-  PcmCrystallizationConfig quiet = model.config();
-  quiet.read_noise = 0.0;  // a read then returns the percolation law's conductance exactly
-  const PcmCrystallizationModel noise_free(quiet);
+  const PcmCrystallizationModel quiet = noise_free(model);
   PcmPulseTrain train = protocol;
   train.cycles = 1;
   train.pulses_per_cycle = sampling.pulses;
@@ -23,10 +80,10 @@ StepSamples pcm_partial_set_steps(const PcmCrystallizationModel& model,
   std::vector<double> G(cells * pulses);
   parallel_for(sampling.cells, [&](std::int64_t c) {
     const auto u = static_cast<std::size_t>(c);
-    simulate_pulse_train(noise_free, train, sampling.seed, u,
+    simulate_pulse_train(quiet, train, sampling.seed, u,
                          std::span<double>(G.data() + u * pulses, pulses));
   });
-  const double G_amorphous = noise_free.conductance_S(0.0);
+  const double G_amorphous = quiet.conductance_S(0.0);
   StepSamples s;
   s.G_before_S.reserve(G.size());
   s.dG_S.reserve(G.size());
@@ -41,6 +98,8 @@ StepSamples pcm_partial_set_steps(const PcmCrystallizationModel& model,
   }
   return s;
 }
+
+namespace {
 
 DgTableBinning pcm_step_binning(const PcmCrystallizationModel& model,
                                 const PcmStepSampling& sampling) {
@@ -62,6 +121,8 @@ DgTableBinning pcm_step_binning(const PcmCrystallizationModel& model,
   binning.min_steps = 20;
   return binning;
 }
+
+}  // namespace
 
 DgTableData pcm_step_table(const PcmCrystallizationModel& model, const PcmPulseTrain& protocol,
                            const PcmStepSampling& sampling) {

@@ -17,6 +17,64 @@ inline float round_even(float t) {
   return (t + kMagic) - kMagic;
 }
 
+// Dispatched to AVX-512, AVX2 or the x86-64 baseline at run time; the arithmetic is the same
+// exactly rounded float operations (no contraction) on every path, so are the results.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define MEMCARLO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MEMCARLO_CLONES
+#endif
+
+// One feature's P outputs of one sample, in place: y_hat = (v - b) inv, plus sigma z when z is
+// not null, through the ADC when levels > 0 (clamp to +-levels steps, round); then back to
+// v = y_hat back + b. Returns how many |y_hat| exceeded bound. One pass, branch-free inside.
+MEMCARLO_CLONES
+std::uint32_t output_block(float* v, std::size_t P, float b, float inv, float back,
+                           const float* z, float sigma, float levels, float to_levels,
+                           float step, float bound) {
+  std::uint32_t over = 0;
+  if (z && levels > 0) {
+    for (std::size_t p = 0; p < P; ++p) {
+      const float h = (v[p] - b) * inv + sigma * z[p];
+      over += std::fabs(h) > bound;
+      const float t = std::min(std::max(h * to_levels, -levels), levels);
+      v[p] = round_even(t) * step * back + b;
+    }
+  } else if (levels > 0) {
+    for (std::size_t p = 0; p < P; ++p) {
+      const float h = (v[p] - b) * inv;
+      over += std::fabs(h) > bound;
+      const float t = std::min(std::max(h * to_levels, -levels), levels);
+      v[p] = round_even(t) * step * back + b;
+    }
+  } else if (z) {
+    for (std::size_t p = 0; p < P; ++p) v[p] = ((v[p] - b) * inv + sigma * z[p]) * back + b;
+  } else {
+    for (std::size_t p = 0; p < P; ++p) v[p] = ((v[p] - b) * inv) * back + b;
+  }
+  return over;
+}
+
+// The largest |x| of n values, in 8 interleaved running maxima (a NaN is skipped; the output of
+// a NaN input stays NaN anyway).
+MEMCARLO_CLONES
+float largest_magnitude(const float* x, std::size_t n) {
+  float part[8] = {};
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) part[j] = std::max(part[j], std::fabs(x[i + j]));
+  for (; i < n; ++i) part[0] = std::max(part[0], std::fabs(x[i]));
+  float peak = 0;
+  for (float v : part) peak = std::max(peak, v);
+  return peak;
+}
+
+// out = round(in to_levels) back: the DAC's levels, in the input's units.
+MEMCARLO_CLONES
+void quantise(const float* in, float* out, std::size_t n, float to_levels, float back) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = round_even(in[i] * to_levels) * back;
+}
+
 // Levels on each side of zero of a B-bit mid-tread converter (1 bit: -1, 0, +1).
 float levels(std::int64_t bits) {
   return static_cast<float>(std::max<std::int64_t>((std::int64_t{1} << (bits - 1)) - 1, 1));
@@ -50,23 +108,14 @@ void Periphery::convert_inputs(const training::Tensor& x, training::Tensor& x_q,
   for (std::size_t n = 0; n < N; ++n) {
     const float* in = x.ptr() + n * per;
     float* out = x_q.ptr() + n * per;
-    // The largest |x| in 8 interleaved running maxima (vectorises; a NaN is skipped, and the
-    // output of a NaN input stays NaN).
-    float part[8] = {};
-    std::size_t i = 0;
-    for (; i + 8 <= per; i += 8)
-      for (int j = 0; j < 8; ++j) part[j] = std::max(part[j], std::fabs(in[i + j]));
-    for (; i < per; ++i) part[0] = std::max(part[0], std::fabs(in[i]));
-    float peak = 0;
-    for (float v : part) peak = std::max(peak, v);
+    const float peak = largest_magnitude(in, per);
     const float s = peak > 0 && std::isfinite(peak) ? peak : 1.0f;
     scales[n] = s;
     if (!config_.dac) {
       std::copy(in, in + per, out);
       continue;
     }
-    const float to_levels = dac_levels_ / s, back = s * dac_step_;
-    for (std::size_t i = 0; i < per; ++i) out[i] = round_even(in[i] * to_levels) * back;
+    quantise(in, out, per, dac_levels_ / s, s * dac_step_);
   }
 }
 
@@ -87,31 +136,17 @@ void Periphery::convert_outputs(training::Tensor& y, std::span<const float> scal
   }
   const float sigma = static_cast<float>(config_.out_noise);
   const float bound = static_cast<float>(config_.out_bound);
-  const float g = static_cast<float>(gain);
+  const float levels = config_.adc ? adc_levels_ : 0.0f;
   const float to_levels = adc_levels_ / bound;
   std::uint64_t saturated = 0;
   for (std::size_t n = 0; n < N; ++n) {
     const float unit = scales[n] * static_cast<float>(w_max);  // one full-scale output
-    const float inv = 1.0f / unit, back = unit * g;
+    const float inv = 1.0f / unit, back = unit * static_cast<float>(gain);
     for (std::size_t f = 0; f < features; ++f) {
-      const float b = bias.empty() ? 0.0f : bias[f];
-      float* v = y.ptr() + n * per + f * P;
-      // y_hat, plus noise; the loops stay branch-free so that they vectorise.
-      for (std::size_t p = 0; p < P; ++p) v[p] = (v[p] - b) * inv;
-      if (noisy) {
-        const float* z = noise_.data() + n * per + f * P;
-        for (std::size_t p = 0; p < P; ++p) v[p] += sigma * z[p];
-      }
-      if (config_.adc) {
-        std::uint32_t over = 0;
-        for (std::size_t p = 0; p < P; ++p) {
-          over += std::fabs(v[p]) > bound;
-          const float t = std::min(std::max(v[p] * to_levels, -adc_levels_), adc_levels_);
-          v[p] = round_even(t) * adc_step_;
-        }
-        saturated += over;
-      }
-      for (std::size_t p = 0; p < P; ++p) v[p] = v[p] * back + b;
+      const std::size_t at = n * per + f * P;
+      saturated += output_block(y.ptr() + at, P, bias.empty() ? 0.0f : bias[f], inv, back,
+                                noisy ? noise_.data() + at : nullptr, sigma, levels, to_levels,
+                                adc_step_, bound);
     }
   }
   counts.outputs += y.size();

@@ -43,8 +43,8 @@ void Tile::update_cell(std::size_t k) {
   if (layout_.encoding == Encoding::reference) {
     read_sigma_[k] = static_cast<float>(alpha_ * devices_->read_sigma_S(k));
   } else {
-    read_sigma_[k] = static_cast<float>(
-        alpha_ * std::hypot(devices_->read_sigma_S(2 * k), devices_->read_sigma_S(2 * k + 1)));
+    const double plus = devices_->read_sigma_S(2 * k), minus = devices_->read_sigma_S(2 * k + 1);
+    read_sigma_[k] = static_cast<float>(alpha_ * std::sqrt(plus * plus + minus * minus));
   }
 }
 

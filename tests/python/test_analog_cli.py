@@ -53,7 +53,7 @@ class AnalogTrain(unittest.TestCase):
         for device in (("memristor", "mixed"), ("pcm", "mixed"), ("memristor", "sgd")):
             args = ("--set", f"analog.device={device[0]}", "--set", f"analog.update={device[1]}",
                     "--set", "analog.inference_device=pcm", "--set", "analog.inference_times=1,86400",
-                    "--set", "analog.pcm_cells=200", "--replicas", "2")
+                    "--set", "analog.pcm_devices=64", "--replicas", "2")
             a = self.train(self.path("a.h5"), *args, "--threads", "1")
             b = self.train(self.path("b.h5"), *args, "--threads", "2")
             with h5py.File(a) as fa, h5py.File(b) as fb:
