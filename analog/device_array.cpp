@@ -24,7 +24,7 @@ double IdealArray::pulse(std::size_t i, Polarity polarity, std::uint32_t n) {
   return G_[i];
 }
 
-double IdealArray::program(std::size_t i, double G_target_S) {
+double IdealArray::program_device(std::size_t i, double G_target_S, double /*G_ceiling_S*/) {
   next_program(i);
   return G_[i] = G_target_S;
 }
@@ -58,7 +58,7 @@ double MemristorArray::pulse(std::size_t i, Polarity polarity, std::uint32_t n) 
   return model_.conductance(d);
 }
 
-double MemristorArray::program(std::size_t i, double G_target_S) {
+double MemristorArray::program_device(std::size_t i, double G_target_S, double /*G_ceiling_S*/) {
   next_program(i);
   MemristorDevice& d = devices_[i];
   const double w = (G_target_S - d.G_min_S) / (d.G_max_S - d.G_min_S);
@@ -91,7 +91,7 @@ double LutArray::pulse(std::size_t i, Polarity polarity, std::uint32_t n) {
   return G_[i];
 }
 
-double LutArray::program(std::size_t i, double G_target_S) {
+double LutArray::program_device(std::size_t i, double G_target_S, double /*G_ceiling_S*/) {
   next_program(i);
   return G_[i] = std::clamp(G_target_S, model_->G_low_S(), model_->G_high_S());
 }
@@ -114,7 +114,7 @@ PcmArray::PcmArray(std::size_t devices, std::uint64_t seed,
   for (std::size_t i = 0; i < devices; ++i) {
     RngStream rng(seed, i, stream_id("device"));
     device_[i] = static_cast<std::uint32_t>(rng.next_u64() % library_->devices());
-    program(i, 0.0);
+    program(i, 0.0, std::numeric_limits<double>::infinity());
   }
 }
 
@@ -127,10 +127,12 @@ double PcmArray::pulse(std::size_t i, Polarity polarity, std::uint32_t n) {
   return conductance(i);
 }
 
-double PcmArray::program(std::size_t i, double G_target_S) {
+double PcmArray::program_device(std::size_t i, double G_target_S, double G_ceiling_S) {
   RngStream rng(seed(), i, kProgramStream, next_program(i));
   cycle_[i] = static_cast<std::uint16_t>(rng.next_u64() % library_->cycles());
-  position_[i] = static_cast<std::uint16_t>(library_->pulses_to_reach(device_[i], cycle_[i], G_target_S));
+  std::size_t p = library_->pulses_to_reach(device_[i], cycle_[i], G_target_S);
+  while (p > 0 && library_->G_S(device_[i], cycle_[i], p) >= G_ceiling_S) --p;
+  position_[i] = static_cast<std::uint16_t>(p);
   return conductance(i);
 }
 

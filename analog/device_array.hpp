@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -54,8 +55,13 @@ class DeviceArray {
   // n identical pulses of one polarity on device i; returns its new conductance.
   virtual double pulse(std::size_t i, Polarity polarity, std::uint32_t n) = 0;
   // Write-verify programming of device i to G_target (with the programming noise of the model,
-  // where it has one); returns the conductance reached.
-  virtual double program(std::size_t i, double G_target_S) = 0;
+  // where it has one); returns the conductance reached. Kinds that program by pulses stop
+  // below G_ceiling even when that leaves them under the target (a unidirectional pair is not
+  // programmed into its refresh zone).
+  double program(std::size_t i, double G_target_S,
+                 double G_ceiling_S = std::numeric_limits<double>::infinity()) {
+    return program_device(i, G_target_S, G_ceiling_S);
+  }
   // Standard deviation of one read of device i, S (0 without read noise).
   virtual double read_sigma_S(std::size_t i) const = 0;
 
@@ -67,6 +73,7 @@ class DeviceArray {
   // The substream of device i's next pulse, counting it.
   std::uint64_t next_pulse(std::size_t i) { return pulses_[i]++; }
   std::uint64_t next_program(std::size_t i) { return programs_[i]++; }
+  virtual double program_device(std::size_t i, double G_target_S, double G_ceiling_S) = 0;
 
  private:
   std::uint64_t seed_;
@@ -86,7 +93,7 @@ class IdealArray final : public DeviceArray {
   bool bidirectional() const override { return true; }
   double conductance(std::size_t i) const override { return G_[i]; }
   double pulse(std::size_t i, Polarity polarity, std::uint32_t n) override;
-  double program(std::size_t i, double G_target_S) override;
+  double program_device(std::size_t i, double G_target_S, double G_ceiling_S) override;
   double read_sigma_S(std::size_t) const override { return 0.0; }
 
  private:
@@ -108,7 +115,7 @@ class MemristorArray final : public DeviceArray {
   bool bidirectional() const override { return true; }
   double conductance(std::size_t i) const override { return model_.conductance(devices_[i]); }
   double pulse(std::size_t i, Polarity polarity, std::uint32_t n) override;
-  double program(std::size_t i, double G_target_S) override;
+  double program_device(std::size_t i, double G_target_S, double G_ceiling_S) override;
   double read_sigma_S(std::size_t i) const override { return model_.read_sigma_S(devices_[i]); }
 
   const MemristorDevice& device(std::size_t i) const { return devices_[i]; }
@@ -134,7 +141,7 @@ class LutArray final : public DeviceArray {
   bool bidirectional() const override { return true; }
   double conductance(std::size_t i) const override { return G_[i]; }
   double pulse(std::size_t i, Polarity polarity, std::uint32_t n) override;
-  double program(std::size_t i, double G_target_S) override;
+  double program_device(std::size_t i, double G_target_S, double G_ceiling_S) override;
   double read_sigma_S(std::size_t) const override { return 0.0; }
 
  private:
@@ -146,7 +153,8 @@ class LutArray final : public DeviceArray {
 // of the library (analog/pcm_steps.hpp). Device i is tied to library device L(i) = (first value
 // of stream "device" of (seed, i)) mod devices for life; programming is a RESET and iterative
 // partial-SET programming to the target (write-verify: the first pulse count whose conductance
-// reaches it, so a device lands at or above its target by up to one step), on a cycle of L(i)
+// reaches it, so a device lands at or above its target by up to one step, or the last one below
+// the ceiling when that comes first), on a cycle of L(i)
 // drawn from stream "program"; each pulse then moves it one step along that cycle, and a cell at
 // the end of its cycle stays there. A read carries the IBM statistical model's 1/f noise
 // (physics/pcm_drift.hpp), accumulated over `read_time_s` since programming, at the device's
@@ -164,7 +172,7 @@ class PcmArray final : public DeviceArray {
     return library_->G_S(device_[i], cycle_[i], position_[i]);
   }
   double pulse(std::size_t i, Polarity polarity, std::uint32_t n) override;
-  double program(std::size_t i, double G_target_S) override;
+  double program_device(std::size_t i, double G_target_S, double G_ceiling_S) override;
   double read_sigma_S(std::size_t i) const override;
 
  private:

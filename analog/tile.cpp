@@ -58,8 +58,9 @@ void Tile::program(std::size_t k, double w) {
     devices_->program(2 * k, G_ref_ + 0.5 * w / alpha_);
     devices_->program(2 * k + 1, G_ref_ - 0.5 * w / alpha_);
   } else {
-    devices_->program(2 * k, G_low + std::max(w, 0.0) / alpha_);
-    devices_->program(2 * k + 1, G_low + std::max(-w, 0.0) / alpha_);
+    // Never into the refresh zone: a weight beyond it is clipped where the device stops.
+    devices_->program(2 * k, G_low + std::max(w, 0.0) / alpha_, G_refresh_);
+    devices_->program(2 * k + 1, G_low + std::max(-w, 0.0) / alpha_, G_refresh_);
   }
   update_cell(k);
 }

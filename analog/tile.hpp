@@ -19,7 +19,8 @@
 //   unidirectional (PCM partial SET), differential: potentiation of G+ for p > 0, of G- for
 //     p < 0; when either device passes refresh_fraction of its range, the pair is refreshed:
 //     both RESET and the weight programmed again onto one of them (Nandakumar et al., Front.
-//     Neurosci. 14, 406 (2020)). The refresh is counted, not the programming pulses.
+//     Neurosci. 14, 406 (2020)), never into the refresh zone again (a larger weight is clipped
+//     there). The refresh is counted, not the programming pulses.
 #pragma once
 
 #include <cstdint>

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job on bundled defaults: install dependencies, build, import the public measured
 # data sets, simulate each device model, calibrate models on measured data (and simulate the
-# fitted parameters), train LeNet-5 (backprop) and an MLP (DFA) on MNIST, and print one summary table
-# of the device data.
+# fitted parameters), train LeNet-5 (backprop) and an MLP (DFA) on MNIST and LeNet-5 on simulated
+# memristor arrays, and print one summary table of the device data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -37,6 +37,11 @@ mkdir -p "$out/train"
   --out "$out/train/lenet5_bp.h5"
 "$memcarlo" train --model mlp --widths 800,800 --dataset mnist --epochs 1 --lr 0.01 --replicas 2 \
   --rule dfa --out "$out/train/mlp_dfa.h5"
+# LeNet-5 on simulated bulk-switching memristor arrays by mixed precision (docs/analog.md), then
+# programmed onto a PCM inference chip and tested after 1 s, 1 day and 1 year of drift.
+"$memcarlo" train --model lenet5 --dataset mnist --epochs 1 --lr 0.02 --set analog.device=memristor \
+  --set analog.inference_device=pcm --set analog.inference_times=1,86400,31536000 \
+  --out "$out/train/lenet5_memristor_mixed.h5"
 echo
 "$memcarlo" summary "$out"/measured/*.h5 "$out"/*.h5 "$out"/calibration/*.h5
 echo
