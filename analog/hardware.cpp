@@ -20,53 +20,15 @@ namespace {
 
 constexpr const char* kDevices[] = {"none", "ideal", "memristor", "lut", "pcm"};
 
-// Comma-separated items of a list-valued key.
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> items;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    item.erase(0, item.find_first_not_of(' '));
-    item.erase(item.find_last_not_of(' ') + 1);
-    items.push_back(item);
-  }
-  return items;
-}
-
 std::vector<std::size_t> parse_layer_numbers(const std::string& text) {
   std::vector<std::size_t> out;
-  for (const std::string& item : split_list(text)) {
-    std::size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    MC_VALIDATE(used == item.size() && !item.empty() && v >= 1,
-                "analog.layers = '{}': '{}' is not a layer number (1, 2, ...) or 'all'", text, item);
+  for (std::int64_t v : parse_integer_list(text, "analog.layers", 1))
     out.push_back(static_cast<std::size_t>(v));
-  }
-  MC_VALIDATE(!out.empty(), "analog.layers = '{}' names no layer", text);
   return out;
 }
 
 std::vector<double> parse_times(const std::string& text) {
-  std::vector<double> out;
-  for (const std::string& item : split_list(text)) {
-    std::size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    MC_VALIDATE(used == item.size() && !item.empty() && std::isfinite(v) && v > 0,
-                "analog.inference_times = '{}': '{}' is not a positive time in seconds", text, item);
-    out.push_back(v);
-  }
-  MC_VALIDATE(!out.empty(), "analog.inference_times = '{}' lists no time", text);
-  return out;
+  return parse_number_list(text, "analog.inference_times", 0.0);
 }
 
 PeripheryConfig periphery_of(const AnalogConfig& c) {

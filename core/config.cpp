@@ -1,6 +1,8 @@
 #include "core/config.hpp"
 
+#include <cmath>
 #include <filesystem>
+#include <sstream>
 
 
 namespace memcarlo {
@@ -40,6 +42,60 @@ toml::table parse_assignment(std::string_view assignment) {
     out.insert(key, value);  // a bare word: take it as a string
     return out;
   }
+}
+
+namespace {
+
+std::vector<std::string> split_items(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const auto first = item.find_first_not_of(' ');
+    const auto last = item.find_last_not_of(' ');
+    items.push_back(first == std::string::npos ? std::string() : item.substr(first, last - first + 1));
+  }
+  return items;
+}
+
+}  // namespace
+
+std::vector<std::int64_t> parse_integer_list(const std::string& text, std::string_view key,
+                                             std::int64_t minimum) {
+  std::vector<std::int64_t> out;
+  for (const std::string& item : split_items(text)) {
+    std::size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    MC_VALIDATE(!item.empty() && used == item.size() && v >= minimum,
+                "{} = '{}': '{}' is not an integer >= {}", key, text, item, minimum);
+    out.push_back(v);
+  }
+  MC_VALIDATE(!out.empty(), "{} = '{}' lists nothing", key, text);
+  return out;
+}
+
+std::vector<double> parse_number_list(const std::string& text, std::string_view key,
+                                      double exclusive_minimum) {
+  std::vector<double> out;
+  for (const std::string& item : split_items(text)) {
+    std::size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    MC_VALIDATE(!item.empty() && used == item.size() && std::isfinite(v) && v > exclusive_minimum,
+                "{} = '{}': '{}' is not a finite number > {}", key, text, item, exclusive_minimum);
+    out.push_back(v);
+  }
+  MC_VALIDATE(!out.empty(), "{} = '{}' lists nothing", key, text);
+  return out;
 }
 
 }  // namespace memcarlo

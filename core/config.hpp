@@ -34,6 +34,15 @@ struct ParamDescription {
   std::string key, unit, default_value, doc;
 };
 
+// Comma-separated lists held in one string key (widths = "800,800", layers = "1,3",
+// inference_times = "1,3600"): every item must parse whole and be >= minimum (integers) or
+// > minimum (numbers, finite); InputError names the key, the text and the bad item. Spaces
+// around items are allowed; an empty list is an error.
+std::vector<std::int64_t> parse_integer_list(const std::string& text, std::string_view key,
+                                             std::int64_t minimum);
+std::vector<double> parse_number_list(const std::string& text, std::string_view key,
+                                      double exclusive_minimum);
+
 // Reads a TOML file; errors name the file, line and column.
 toml::table load_toml_file(const std::string& path);
 

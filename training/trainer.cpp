@@ -35,27 +35,6 @@ constexpr std::uint64_t shuffle = stream_id("train_shuffle");
 constexpr std::uint64_t batch = stream_id("train_batch");
 }  // namespace streams
 
-std::vector<std::int64_t> parse_widths(const std::string& text) {
-  std::vector<std::int64_t> w;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    std::size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    MC_VALIDATE(used == item.size() && v > 0,
-                "widths = '{}': '{}' is not a positive integer (e.g. widths = \"800,800\")", text,
-                item);
-    w.push_back(v);
-  }
-  MC_VALIDATE(!w.empty(), "widths = '{}' lists no hidden layer", text);
-  return w;
-}
-
 std::vector<BlockRule> parse_rules(const std::string& text) {
   std::vector<BlockRule> rules;
   std::stringstream in(text);
@@ -67,7 +46,7 @@ std::vector<BlockRule> parse_rules(const std::string& text) {
 ModelSpec model_spec(const TrainConfig& c, std::string& toml_text) {
   if (is_builtin_model(c.model)) {
     toml_text = builtin_model_toml(
-        c.model, c.model == "mlp" ? parse_widths(c.widths) : std::vector<std::int64_t>{},
+        c.model, c.model == "mlp" ? parse_integer_list(c.widths, "widths", 1) : std::vector<std::int64_t>{},
         c.activation);
     return parse_model(toml::parse(toml_text), "model " + c.model);
   }
