@@ -273,7 +273,7 @@ TEST_CASE("lut array: a device's pulse response equals run_lut_pulse_train of th
     CHECK(array.pulse(4, train.polarity(static_cast<std::int64_t>(k / 10)), 1) == expected[k]);
 }
 
-TEST_CASE("tile: differential mapping holds the weights; pulses alternate between the pair") {
+TEST_CASE("tile: differential mapping holds the weights, and pulses alternate between the pair") {
   std::vector<float> w = {0.05f, -0.02f, 0.0f, 0.1f};
   const std::vector<float> initial = w;
   TileLayout layout;

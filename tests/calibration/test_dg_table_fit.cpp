@@ -181,7 +181,7 @@ TEST_CASE(
       r, "memcarlo device simulate lut --set potentiation_table='test.h5:dev_potentiation'"));
 }
 
-TEST_CASE("one polarity identifies its own side only; the depression group finds its sibling") {
+TEST_CASE("one polarity identifies its own side only, and the depression group finds its sibling") {
   const StepModel m = truth_model();
   const auto pot_only = exact_tables(m, 30, 0.05, 0.95, false);
   const auto r = calibrate_file(pot_only, "dev_potentiation", 20);

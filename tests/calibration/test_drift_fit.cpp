@@ -42,7 +42,7 @@ CalibrationOptions quick(std::int64_t bootstrap = 40) {
 
 }  // namespace
 
-TEST_CASE("drift exponents of exact power laws are exact; t = 0 reads are ignored") {
+TEST_CASE("drift exponents of exact power laws are exact, and t = 0 reads are ignored") {
   const auto e = fit_drift_exponents(exact_drift(20), "exact");
   REQUIRE(e.nu.size() == 20);
   for (std::size_t k = 0; k < 20; ++k) {

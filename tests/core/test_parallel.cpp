@@ -57,7 +57,7 @@ TEST_CASE("an exception inside parallel_for reaches the caller") {
   }
 }
 
-TEST_CASE("log-style progress prints the count and a final line; quiet prints nothing") {
+TEST_CASE("log-style progress prints the count and a final line, and quiet prints nothing") {
   std::FILE* f = std::tmpfile();
   REQUIRE(f != nullptr);
   {

@@ -25,7 +25,7 @@ void write_gzip(const std::string& path, const std::string& text) {
 }
 }  // namespace
 
-TEST_CASE("gzip and plain text read alike; a truncated gzip file is an error") {
+TEST_CASE("gzip and plain text read alike, and a truncated gzip file is an error") {
   TempDir dir;
   std::string text;
   for (int i = 0; i < 20000; ++i) text += std::to_string(i) + "\t" + std::to_string(0.5 * i) + "\r\n";

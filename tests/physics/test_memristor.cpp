@@ -50,7 +50,7 @@ MemristorConfig noiseless() {
 
 }  // namespace
 
-TEST_CASE("noise-free pulse response equals the NeuroSim closed form; A = 1/(r tau)") {
+TEST_CASE("noise-free pulse response equals the NeuroSim closed form, and A = 1/(r tau)") {
   // Defaults, and a second operating point (hotter, other pulses, other k0/V0) so the closed
   // form is not only checked where the defaults were tuned.
   MemristorConfig hot = noiseless();
@@ -385,7 +385,7 @@ TEST_CASE("read noise has the configured relative std") {
   CHECK(model.conductance(d) == G);  // reads do not disturb the state
 }
 
-TEST_CASE("reproducible per device, independent of other devices; fixed draw counts") {
+TEST_CASE("reproducible per device, independent of other devices, and fixed draw counts") {
   MemristorConfig c;
   c.sigma_area = 0.05;
   c.sigma_range = 0.05;

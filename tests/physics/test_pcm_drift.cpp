@@ -134,7 +134,7 @@ TEST_CASE("drift follows the power law and accelerates with temperature as confi
   CHECK(hot.drifted(s, 20.0) == 10e-6);  // G(t0) = G0 at any temperature
 }
 
-TEST_CASE("same seed gives the same device; draws are frozen") {
+TEST_CASE("same seed gives the same device, and draws are frozen") {
   const PcmDriftModel model{PcmDriftConfig{}};
   RngStream a(5, 42, stream_id("programming")), b(5, 42, stream_id("programming"));
   const auto sa = model.program(12e-6, a), sb = model.program(12e-6, b);
@@ -153,7 +153,7 @@ TEST_CASE("same seed gives the same device; draws are frozen") {
   CHECK(model.program(12e-6, c).nu != sa.nu);
 }
 
-TEST_CASE("temperature acts after t0 only; reads before t_read have no 1/f noise yet") {
+TEST_CASE("temperature acts after t0 only, and reads before t_read have no 1/f noise yet") {
   PcmDriftConfig config;
   config.programming_noise = false;
   config.temperature_K = 250.0;  // colder than T_ref: slower drift, never above G(t0)

@@ -326,7 +326,7 @@ TEST_CASE("dense and conv2d backward_split: weights from one error, the input gr
   }
 }
 
-TEST_CASE("maxpool: first maximum wins ties; gradients match finite differences") {
+TEST_CASE("maxpool: first maximum wins ties, and gradients match finite differences") {
   MaxPool2d pool(2);
   Tensor x({1, 1, 2, 4});
   x.data = {1, 3, 2, 2,  //
@@ -394,7 +394,7 @@ TEST_CASE("maxpool: values and argmax follow PyTorch's rule with ties, NaN and -
   }
 }
 
-TEST_CASE("avgpool: window means; gradients match finite differences") {
+TEST_CASE("avgpool: window means, and gradients match finite differences") {
   AvgPool2d pool(2);
   Tensor x({1, 1, 2, 2});
   x.data = {1, 2, 3, 6};
