@@ -37,6 +37,7 @@ PeripheryConfig periphery_of(const AnalogConfig& c) {
   p.adc_bits = c.adc_bits;
   p.out_bound = c.out_bound;
   p.out_noise = c.out_noise;
+  p.bound_management = c.bound_management;
   if (c.periphery == "ideal") {
     p.dac = p.adc = false;
     p.out_noise = 0;
@@ -117,6 +118,9 @@ void validate(const AnalogConfig& c) {
               c.out_bound);
   MC_VALIDATE(std::isfinite(c.out_noise) && c.out_noise >= 0, "analog.out_noise = {} must be >= 0",
               c.out_noise);
+  MC_VALIDATE(c.bound_management >= 0 && c.bound_management <= 30,
+              "analog.bound_management = {} must be in 0-30 (halvings of the input)",
+              c.bound_management);
   MC_VALIDATE(std::isfinite(c.ideal_step) && c.ideal_step > 0 && c.ideal_step <= 1,
               "analog.ideal_step = {} must be in (0, 1]", c.ideal_step);
   MC_VALIDATE(std::isfinite(c.refresh) && c.refresh > 0 && c.refresh <= 1,
@@ -319,6 +323,8 @@ TileRecord ReplicaAnalog::record(AnalogLayer& layer, const TileUpdater* updater)
   };
   r.saturated_forward = fraction(layer.forward_counts());
   r.saturated_backward = fraction(layer.backward_counts());
+  r.managed_forward = layer.forward_counts().managed;
+  r.managed_backward = layer.backward_counts().managed;
   return r;
 }
 

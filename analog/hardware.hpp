@@ -45,6 +45,7 @@ struct AnalogConfig {
   std::int64_t adc_bits = 9;
   double out_bound = 12.0;
   double out_noise = 0.06;
+  std::int64_t bound_management = 10;
   bool read_noise = true;
   // device kinds
   double ideal_step = 1e-3;
@@ -76,6 +77,7 @@ struct AnalogConfig {
     v(ParamInfo{"adc_bits", "1", "output ADC resolution, 1-16 bits [aihwkit IOParameters: 9]"}, adc_bits);
     v(ParamInfo{"out_bound", "1", "ADC range, +-out_bound in units of a full-scale weight times a full-scale input [aihwkit: 12]"}, out_bound);
     v(ParamInfo{"out_noise", "1", "Gaussian noise of each output, same units [aihwkit: 0.06]"}, out_noise);
+    v(ParamInfo{"bound_management", "1", "halvings of the input allowed to a sample whose output saturates the ADC, 0 = none [aihwkit IOParameters: iterative, max_bm_factor 1000]"}, bound_management);
     v(ParamInfo{"read_noise", "", "device read noise of the model in every array read (memristor sigma_read, PCM 1/f)"}, read_noise);
     v(ParamInfo{"ideal_step", "1", "ideal devices: the exact step of one pulse, fraction of the range (assumption)"}, ideal_step);
     v(ParamInfo{"refresh", "1", "pcm: refresh a pair when a device passes this fraction of its range [Nandakumar 2020 refresh scheme; threshold assumption]"}, refresh);

@@ -83,6 +83,8 @@ float levels(std::int64_t bits) {
 }  // namespace
 
 void PeripheryConfig::validate() const {
+  MC_VALIDATE(bound_management >= 0 && bound_management <= 30,
+              "bound_management = {} must be in 0-30 halvings", bound_management);
   MC_VALIDATE(dac_bits >= 1 && dac_bits <= 16, "dac_bits = {} must be in 1-16", dac_bits);
   MC_VALIDATE(adc_bits >= 1 && adc_bits <= 16, "adc_bits = {} must be in 1-16", adc_bits);
   MC_VALIDATE(std::isfinite(out_bound) && out_bound > 0, "out_bound = {} must be positive",
@@ -138,15 +140,28 @@ void Periphery::convert_outputs(training::Tensor& y, std::span<const float> scal
   const float bound = static_cast<float>(config_.out_bound);
   const float levels = config_.adc ? adc_levels_ : 0.0f;
   const float to_levels = adc_levels_ / bound;
+  const std::int64_t max_halvings = config_.adc ? config_.bound_management : 0;
   std::uint64_t saturated = 0;
   for (std::size_t n = 0; n < N; ++n) {
-    const float unit = scales[n] * static_cast<float>(w_max);  // one full-scale output
-    const float inv = 1.0f / unit, back = unit * static_cast<float>(gain);
-    for (std::size_t f = 0; f < features; ++f) {
-      const std::size_t at = n * per + f * P;
-      saturated += output_block(y.ptr() + at, P, bias.empty() ? 0.0f : bias[f], inv, back,
-                                noisy ? noise_.data() + at : nullptr, sigma, levels, to_levels,
-                                adc_step_, bound);
+    float* sample = y.ptr() + n * per;
+    if (max_halvings > 0) sample_.assign(sample, sample + per);
+    for (std::int64_t k = 0;; ++k) {
+      // One full-scale output; bound management halves the input k times (outputs 2^k units).
+      const float unit = scales[n] * static_cast<float>(w_max) * std::ldexp(1.0f, static_cast<int>(k));
+      const float inv = 1.0f / unit, back = unit * static_cast<float>(gain);
+      std::uint64_t over = 0;
+      for (std::size_t f = 0; f < features; ++f) {
+        const std::size_t at = n * per + f * P;
+        over += output_block(sample + f * P, P, bias.empty() ? 0.0f : bias[f], inv, back,
+                             noisy ? noise_.data() + at : nullptr, sigma, levels, to_levels,
+                             adc_step_, bound);
+      }
+      if (over == 0 || k == max_halvings) {
+        saturated += over;
+        counts.managed += k > 0;
+        break;
+      }
+      std::copy(sample_.begin(), sample_.end(), sample);
     }
   }
   counts.outputs += y.size();

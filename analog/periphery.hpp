@@ -12,7 +12,8 @@
 //                   (aihwkit: inp_res = 1/(2^7 - 2) over [-1, 1], i.e. d = 2/(2^B - 2)).
 //   noise          : y_hat + out_noise N(0, 1), one normal per output per product.
 //   ADC   (B bits): clamp(round(y_hat / d), -L, L) d with d = out_bound / L: error <= d/2
-//                   inside [-out_bound, out_bound], saturation at the bounds outside.
+//                   inside [-out_bound, out_bound], saturation at the bounds outside;
+//                   bound management (below) retries a saturated sample at half the input.
 // Defaults are aihwkit's IOParameters defaults: 7-bit DAC, 9-bit ADC, out_bound 12,
 // out_noise 0.06. With a convolution the vector is one sample's whole input (one scale per
 // image rather than per unrolled patch: assumption, one DAC range per image and layer).
@@ -33,6 +34,11 @@ struct PeripheryConfig {
   std::int64_t adc_bits = 9;     // [aihwkit IOParameters out_res = 1/(2^9 - 2)]
   double out_bound = 12.0;       // [aihwkit IOParameters out_bound]
   double out_noise = 0.06;       // [aihwkit IOParameters out_noise]
+  // Iterative bound management: a sample whose output saturates the ADC is converted again
+  // with its input halved, up to this many times (0 = off) [aihwkit IOParameters
+  // bound_management = ITERATIVE, max_bm_factor 1000 ~ 2^10]. The product is rescaled rather
+  // than recomputed: the input keeps its first DAC conversion (assumption), the noise its draw.
+  std::int64_t bound_management = 10;
 
   // No quantisation, no clipping, no noise: the product is the digital one, bit for bit.
   bool ideal() const { return !dac && !adc && out_noise == 0; }
@@ -42,7 +48,8 @@ struct PeripheryConfig {
 // Counts of what the ADC did, for the results file.
 struct ConverterCounts {
   std::uint64_t outputs = 0;    // outputs digitised
-  std::uint64_t saturated = 0;  // outputs beyond +-out_bound, clipped
+  std::uint64_t saturated = 0;  // outputs beyond +-out_bound, clipped (after bound management)
+  std::uint64_t managed = 0;    // sample products that bound management had to scale down
 };
 
 // Where the noise of a product comes from: a noise field (core/noise.hpp) of (seed, entity,
@@ -75,7 +82,8 @@ class Periphery {
   PeripheryConfig config_;
   float dac_step_ = 0, adc_step_ = 0;
   float dac_levels_ = 0, adc_levels_ = 0;
-  std::vector<float> noise_;  // scratch for one product's noise field
+  std::vector<float> noise_;   // scratch for one product's noise field
+  std::vector<float> sample_;  // one sample's raw outputs, for bound management
 };
 
 }  // namespace memcarlo::analog

@@ -49,6 +49,8 @@ void AnalogExtras::write(h5::Group& replica) const {
       g.write_attr("devices_never_pulsed", t.never_pulsed);
       g.write_attr("adc_saturated_forward", t.saturated_forward);
       g.write_attr("adc_saturated_backward", t.saturated_backward);
+      g.write_attr("bound_managed_forward", static_cast<std::int64_t>(t.managed_forward));
+      g.write_attr("bound_managed_backward", static_cast<std::int64_t>(t.managed_backward));
       const std::size_t nb = t.histogram.counts.size();
       g.write("pulse_histogram_edges", NdArray<std::int64_t>({nb + 1}, t.histogram.edges),
               {"1", "bin edges of pulses per device: bin i holds devices with edges[i] <= pulses < "

@@ -29,6 +29,7 @@ struct TileRecord {
   std::int64_t pulses = 0, programs = 0, refreshes = 0, max_pulses = 0, never_pulsed = 0;
   PulseHistogram histogram;
   double saturated_forward = 0, saturated_backward = 0;
+  std::int64_t managed_forward = 0, managed_backward = 0;  // sample products scaled down
 };
 
 // The inference chip's test accuracy over time.

@@ -169,6 +169,7 @@ TEST_CASE("ADC: error at most LSB/2 inside the range, saturation at +-out_bound 
   pc.adc_bits = 6;  // L = 31, LSB = out_bound / 31
   pc.out_bound = 4.0;
   pc.out_noise = 0;
+  pc.bound_management = 0;
   Periphery p(pc);
   // Outputs spanning twice the range, with scale 2 and w_max 0.5 (unit 1), bias 0.3 on feature 1.
   Tensor y({2, 2, 500});
@@ -192,6 +193,43 @@ TEST_CASE("ADC: error at most LSB/2 inside the range, saturation at +-out_bound 
   CHECK(counts.outputs == y.size());
   CHECK(counts.saturated == outside);
   CHECK(outside > 0);
+}
+
+TEST_CASE("ADC bound management: a saturating sample is converted at half its input until it fits") {
+  PeripheryConfig pc;
+  pc.dac = false;
+  pc.adc_bits = 6;
+  pc.out_bound = 4.0;
+  pc.out_noise = 0;
+  pc.bound_management = 2;  // up to a quarter of the input: range +-16
+  Periphery p(pc);
+  // Sample 0 within +-4 (no retry), sample 1 up to 7 (one halving), sample 2 up to 13 (two),
+  // sample 3 up to 30 (still saturates after two: clipped at +-16).
+  const float peaks[4] = {3.5f, 7.0f, 13.0f, 30.0f};
+  Tensor y({4, 1, 100});
+  for (std::size_t n = 0; n < 4; ++n)
+    for (std::size_t i = 0; i < 100; ++i) y.data[n * 100 + i] = peaks[n] * (-1.0f + 2.0f * i / 99.0f);
+  const Tensor before = y;
+  ConverterCounts counts;
+  p.convert_outputs(y, std::vector<float>(4, 1.0f), 1.0, {}, 1, 1.0, {}, 0, counts);
+  const double lsb = 4.0 / 31.0;
+  const int halvings[4] = {0, 1, 2, 2};
+  std::uint64_t clipped = 0;
+  for (std::size_t n = 0; n < 4; ++n) {
+    const double scale = std::ldexp(1.0, halvings[n]);
+    for (std::size_t i = 0; i < 100; ++i) {
+      const double v = before.data[n * 100 + i], q = y.data[n * 100 + i];
+      if (std::fabs(v) <= 4.0 * scale) {
+        CHECK(std::fabs(q - v) <= 0.5 * lsb * scale + 1e-5);
+      } else {
+        ++clipped;
+        CHECK(std::fabs(q) == doctest::Approx(4.0 * scale));
+      }
+    }
+  }
+  CHECK(counts.managed == 3);
+  CHECK(counts.saturated == clipped);
+  CHECK(clipped > 0);
 }
 
 TEST_CASE("output noise: standard deviation out_noise of a full-scale output, independent per pass") {
