@@ -64,6 +64,12 @@ class DeviceArray {
   }
   // Standard deviation of one read of device i, S (0 without read noise).
   virtual double read_sigma_S(std::size_t i) const = 0;
+  // A hint that devices first .. first + count - 1 are about to be pulsed: starts loading their
+  // state into the cache. Changes no result.
+  virtual void prefetch(std::size_t first, std::size_t count) const {
+    __builtin_prefetch(pulses_.data() + first, 1);
+    (void)count;
+  }
 
   // Pulses and programming operations each device has received.
   std::span<const std::uint32_t> pulse_counts() const { return pulses_; }
@@ -117,6 +123,7 @@ class MemristorArray final : public DeviceArray {
   double pulse(std::size_t i, Polarity polarity, std::uint32_t n) override;
   double program_device(std::size_t i, double G_target_S, double G_ceiling_S) override;
   double read_sigma_S(std::size_t i) const override { return model_.read_sigma_S(devices_[i]); }
+  void prefetch(std::size_t first, std::size_t count) const override;
 
   const MemristorDevice& device(std::size_t i) const { return devices_[i]; }
 

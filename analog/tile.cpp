@@ -85,6 +85,14 @@ void Tile::pulse(std::size_t k, std::int64_t p) {
   if (!devices_->bidirectional()) refresh_if_needed(k);
 }
 
+void Tile::prefetch(std::size_t k) const {
+  if (layout_.encoding == Encoding::reference) {
+    devices_->prefetch(k, 1);
+  } else {
+    devices_->prefetch(2 * k, 2);
+  }
+}
+
 void Tile::refresh_if_needed(std::size_t k) {
   if (std::max(devices_->conductance(2 * k), devices_->conductance(2 * k + 1)) < G_refresh_) return;
   program(k, weight_of(k));

@@ -66,6 +66,9 @@ class Tile {
 
   // Applies a signed pulse count to weight k and refreshes weights()[k].
   void pulse(std::size_t k, std::int64_t p);
+  // A hint that weight k is about to be pulsed (its devices' state starts loading into the
+  // cache); changes no result.
+  void prefetch(std::size_t k) const;
   // Programs weight k to w (clamped to +-w_max) by write-verify, both devices of a pair.
   void program(std::size_t k, double w);
 

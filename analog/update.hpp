@@ -56,7 +56,15 @@ class TileUpdater {
   training::Sgd sgd_;
   UpdateConfig config_;
   std::uint64_t seed_;
+  // Applies pending_ (the pulses of this step, in weight order) and clears it.
+  void apply_pending();
+
+  struct Pulses {
+    std::size_t weight;
+    std::int64_t pulses;
+  };
   std::vector<float> chi_;  // mixed: the accumulated update of every weight
+  std::vector<Pulses> pending_;
 };
 
 }  // namespace memcarlo::analog
