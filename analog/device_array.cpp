@@ -37,16 +37,27 @@ MemristorArray::MemristorArray(std::size_t devices, std::uint64_t seed, const Me
   for (std::size_t i = 0; i < devices; ++i) devices_.push_back(model_.make_device(seed, i));
 }
 
+namespace {
+
+MemristorDevice nominal_device(const MemristorModel& model) {
+  MemristorConfig c = model.config();
+  c.sigma_area = c.sigma_range = c.sigma_k0_p = c.sigma_k0_d = 0;
+  c.p_stuck_off = c.p_stuck_on = 0;
+  return MemristorModel(c).make_device(0, 0);
+}
+
+}  // namespace
+
 double MemristorArray::mean_step_S() const {
   // The nominal device's step is gain (1 - w) B up and gain w B down: averaged over w uniform
   // in [0, 1] and both polarities, B (gain_p + gain_d) / 4.
-  const MemristorDevice nominal = [&] {
-    MemristorConfig c = model_.config();
-    c.sigma_area = c.sigma_range = c.sigma_k0_p = c.sigma_k0_d = 0;
-    c.p_stuck_off = c.p_stuck_on = 0;
-    return MemristorModel(c).make_device(0, 0);
-  }();
+  const MemristorDevice nominal = nominal_device(model_);
   return nominal_.B_S() * (nominal.gain_p + nominal.gain_d) / 4.0;
+}
+
+double MemristorArray::mean_potentiation_step_S(double share) const {
+  // gain_p (1 - w) B averaged over w uniform in [0, share].
+  return nominal_.B_S() * nominal_device(model_).gain_p * (1.0 - share / 2.0);
 }
 
 double MemristorArray::pulse(std::size_t i, Polarity polarity, std::uint32_t n) {
@@ -90,6 +101,14 @@ double LutArray::mean_step_S() const {
     total += sum / static_cast<double>(t.bins());
   }
   return total / 2.0;
+}
+
+double LutArray::mean_potentiation_step_S(double /*share*/) const {
+  // Mean |mean step| over the bins of the potentiation table (it spans the range).
+  const StepTable& t = model_->table(Polarity::potentiation);
+  double sum = 0;
+  for (std::size_t b = 0; b < t.bins(); ++b) sum += std::fabs(t.mean(b));
+  return sum / static_cast<double>(t.bins());
 }
 
 double LutArray::pulse(std::size_t i, Polarity polarity, std::uint32_t n) {

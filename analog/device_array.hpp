@@ -46,6 +46,9 @@ class DeviceArray {
   // Mean |dG| of one pulse over the range and the polarities the kind uses, S: the unit of the
   // mixed-precision threshold epsilon ("mean steps").
   virtual double mean_step_S() const = 0;
+  // Mean |dG| of one potentiation pulse over the lowest `share` of the range, S: the unit of
+  // epsilon for pairs updated by potentiation only (refreshed past that share).
+  virtual double mean_potentiation_step_S(double share) const = 0;
   // False when pulses can only raise the conductance (PCM partial SET): a decrease goes to the
   // other device of the pair, and a saturated pair is refreshed by programming.
   virtual bool bidirectional() const = 0;
@@ -96,6 +99,7 @@ class IdealArray final : public DeviceArray {
   double G_low_S() const override { return 0.0; }
   double G_high_S() const override { return range_S_; }
   double mean_step_S() const override { return step_S_; }
+  double mean_potentiation_step_S(double /*share*/) const override { return step_S_; }
   bool bidirectional() const override { return true; }
   double conductance(std::size_t i) const override { return G_[i]; }
   double pulse(std::size_t i, Polarity polarity, std::uint32_t n) override;
@@ -118,6 +122,7 @@ class MemristorArray final : public DeviceArray {
   double G_low_S() const override { return nominal_.G_min_S; }
   double G_high_S() const override { return nominal_.G_max_S; }
   double mean_step_S() const override;
+  double mean_potentiation_step_S(double share) const override;
   bool bidirectional() const override { return true; }
   double conductance(std::size_t i) const override { return model_.conductance(devices_[i]); }
   double pulse(std::size_t i, Polarity polarity, std::uint32_t n) override;
@@ -145,6 +150,7 @@ class LutArray final : public DeviceArray {
   double G_low_S() const override { return model_->G_low_S(); }
   double G_high_S() const override { return model_->G_high_S(); }
   double mean_step_S() const override;
+  double mean_potentiation_step_S(double share) const override;
   bool bidirectional() const override { return true; }
   double conductance(std::size_t i) const override { return G_[i]; }
   double pulse(std::size_t i, Polarity polarity, std::uint32_t n) override;
@@ -174,6 +180,7 @@ class PcmArray final : public DeviceArray {
   double G_low_S() const override { return library_->G_amorphous_S(); }
   double G_high_S() const override { return library_->G_crystalline_S(); }
   double mean_step_S() const override { return mean_step_S_; }
+  double mean_potentiation_step_S(double /*share*/) const override { return mean_step_S_; }
   bool bidirectional() const override { return false; }
   double conductance(std::size_t i) const override {
     return library_->G_S(device_[i], cycle_[i], position_[i]);

@@ -105,6 +105,13 @@ void validate(const AnalogConfig& c) {
   MC_VALIDATE(c.encoding == "differential" || c.device != "pcm",
               "analog.encoding = reference needs bidirectional devices: pcm takes potentiation "
               "pulses only (use differential)");
+  MC_VALIDATE(c.pair_update == "auto" || c.pair_update == "alternate" || c.pair_update == "potentiation",
+              "analog.pair_update = '{}': use auto, alternate or potentiation", c.pair_update);
+  MC_VALIDATE(c.pair_update != "alternate" || c.device != "pcm",
+              "analog.pair_update = alternate needs bidirectional devices: pcm takes potentiation "
+              "pulses only");
+  MC_VALIDATE(c.pair_update != "potentiation" || c.encoding == "differential",
+              "analog.pair_update = potentiation needs analog.encoding = differential");
   MC_VALIDATE(std::isfinite(c.w_max) && c.w_max >= 0, "analog.w_max = {} must be >= 0 (0 = auto)",
               c.w_max);
   MC_VALIDATE(std::isfinite(c.w_max_factor) && c.w_max_factor > 0,
@@ -455,6 +462,7 @@ std::unique_ptr<training::ReplicaHardware> AnalogHardware::attach(
       layout.cols = layer->cols();
       layout.encoding = config_.encoding == "reference" ? Encoding::reference : Encoding::differential;
       layout.w_max = w_max;
+      layout.potentiation_only = config_.pair_update == "potentiation";
       layout.refresh_fraction = config_.refresh;
       layout.read_noise = config_.read_noise;
       const std::uint64_t tile_seed = derive_seed(seed, replica, l);

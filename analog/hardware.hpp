@@ -31,6 +31,7 @@ struct AnalogConfig {
   std::string preset;           // memristor: bulk, neurosim; pcm: gst, cgst (crystallization)
   std::string device_config;    // TOML with the model's table ([memristor], [lut], [pcm-drift], [pcm-crystallization])
   std::string encoding = "differential";
+  std::string pair_update = "auto";  // auto, alternate or potentiation
   double w_max = 0.0;           // 0: w_max_factor times the layer's largest initial |weight|
   double w_max_factor = 2.0;
   std::string layers = "all";
@@ -65,6 +66,7 @@ struct AnalogConfig {
     v(ParamInfo{"preset", "", "memristor: bulk or neurosim (default bulk); pcm: gst or cgst crystallization (default gst)"}, preset);
     v(ParamInfo{"device_config", "", "TOML with the device model's table: a PARAMS.toml of `memcarlo calibrate` ([memristor]), [lut] potentiation_table/depression_table, [pcm-drift] and [pcm-crystallization]"}, device_config);
     v(ParamInfo{"encoding", "", "differential (W = alpha (G+ - G-)) or reference (W = alpha (G - G_ref), bidirectional devices only)"}, encoding);
+    v(ParamInfo{"pair_update", "", "pulses of a differential pair: alternate (each pulse to the other device, up on one and down on the other), potentiation (potentiation only, refresh past analog.refresh; Nandakumar 2020), or auto (potentiation for pcm, alternate otherwise)"}, pair_update);
     v(ParamInfo{"w_max", "1", "weight of a full-range device difference, every tile; 0 = w_max_factor times the layer's largest initial |weight|"}, w_max);
     v(ParamInfo{"w_max_factor", "1", "w_max as a multiple of the layer's largest initial |weight| (assumption: 2, room for weights to grow)"}, w_max_factor);
     v(ParamInfo{"layers", "", "analog layers: all (every dense and conv2d layer) or 1-based layer numbers, e.g. \"1,3\""}, layers);
@@ -80,7 +82,7 @@ struct AnalogConfig {
     v(ParamInfo{"bound_management", "1", "halvings of the input allowed to a sample whose output saturates the ADC, 0 = none [aihwkit IOParameters: iterative, max_bm_factor 1000]"}, bound_management);
     v(ParamInfo{"read_noise", "", "device read noise of the model in every array read (memristor sigma_read, PCM 1/f)"}, read_noise);
     v(ParamInfo{"ideal_step", "1", "ideal devices: the exact step of one pulse, fraction of the range (assumption)"}, ideal_step);
-    v(ParamInfo{"refresh", "1", "pcm: refresh a pair when a device passes this fraction of its range [Nandakumar 2020 refresh scheme; threshold assumption]"}, refresh);
+    v(ParamInfo{"refresh", "1", "pair_update = potentiation: refresh a pair when a device passes this fraction of its range [Nandakumar 2020 refresh scheme; threshold assumption]"}, refresh);
     v(ParamInfo{"pcm_devices", "1", "pcm: crystallization devices simulated for the trajectory library (array cells share them)"}, pcm_devices);
     v(ParamInfo{"pcm_cycles", "1", "pcm: RESET-then-pulses cycles per library device"}, pcm_cycles);
     v(ParamInfo{"pcm_pulses", "1", "pcm: partial-SET pulses per library cycle (a cell at the end stays there)"}, pcm_pulses);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/error.hpp"
 
@@ -17,6 +18,8 @@ Tile::Tile(const TileLayout& layout, std::unique_ptr<DeviceArray> devices, std::
   MC_VALIDATE(pair || devices_->bidirectional(),
               "{} devices take potentiation pulses only: they need the differential encoding",
               devices_->kind());
+  potentiation_only_ = layout_.potentiation_only || !devices_->bidirectional();
+  MC_VALIDATE(pair || !potentiation_only_, "potentiation-only updates need the differential encoding");
   MC_VALIDATE(std::isfinite(layout_.w_max) && layout_.w_max > 0, "tile w_max = {} must be positive",
               layout_.w_max);
   MC_VALIDATE(layout_.refresh_fraction > 0 && layout_.refresh_fraction <= 1,
@@ -54,13 +57,16 @@ void Tile::program(std::size_t k, double w) {
   const double G_low = devices_->G_low_S();
   if (layout_.encoding == Encoding::reference) {
     devices_->program(k, G_ref_ + w / alpha_);
-  } else if (devices_->bidirectional()) {
+  } else if (!potentiation_only_) {
     devices_->program(2 * k, G_ref_ + 0.5 * w / alpha_);
     devices_->program(2 * k + 1, G_ref_ - 0.5 * w / alpha_);
   } else {
     // Never into the refresh zone: a weight beyond it is clipped where the device stops.
-    devices_->program(2 * k, G_low + std::max(w, 0.0) / alpha_, G_refresh_);
-    devices_->program(2 * k + 1, G_low + std::max(-w, 0.0) / alpha_, G_refresh_);
+    // Kinds that program exactly (bidirectional ones updated by potentiation only) are held
+    // below the refresh threshold by the target itself.
+    const double top = devices_->bidirectional() ? G_refresh_ : std::numeric_limits<double>::infinity();
+    devices_->program(2 * k, std::min(G_low + std::max(w, 0.0) / alpha_, top), G_refresh_);
+    devices_->program(2 * k + 1, std::min(G_low + std::max(-w, 0.0) / alpha_, top), G_refresh_);
   }
   update_cell(k);
 }
@@ -72,7 +78,7 @@ void Tile::pulse(std::size_t k, std::int64_t p) {
   const Polarity raise = Polarity::potentiation, lower = Polarity::depression;
   if (layout_.encoding == Encoding::reference) {
     devices_->pulse(k, up ? raise : lower, n);
-  } else if (devices_->bidirectional()) {
+  } else if (!potentiation_only_) {
     const auto counts = devices_->pulse_counts();
     const bool first_to_plus = (counts[2 * k] + counts[2 * k + 1]) % 2 == 0;
     const std::uint32_t n_plus = first_to_plus ? (n + 1) / 2 : n / 2;
@@ -82,7 +88,7 @@ void Tile::pulse(std::size_t k, std::int64_t p) {
     devices_->pulse(up ? 2 * k : 2 * k + 1, raise, n);
   }
   update_cell(k);
-  if (!devices_->bidirectional()) refresh_if_needed(k);
+  if (potentiation_only_) refresh_if_needed(k);
 }
 
 void Tile::prefetch(std::size_t k) const {

@@ -16,7 +16,8 @@
 //     with the sign flipped on G-) with pulses as the unit, so the two devices stay near the
 //     middle of their range and their nonlinearities average;
 //   bidirectional, reference: all pulses on the one device;
-//   unidirectional (PCM partial SET), differential: potentiation of G+ for p > 0, of G- for
+//   unidirectional devices (PCM partial SET), or bidirectional ones with
+//   layout.potentiation_only, differential: potentiation of G+ for p > 0, of G- for
 //     p < 0; when either device passes refresh_fraction of its range, the pair is refreshed:
 //     both RESET and the weight programmed again onto one of them (Nandakumar et al., Front.
 //     Neurosci. 14, 406 (2020)), never into the refresh zone again (a larger weight is clipped
@@ -38,7 +39,10 @@ struct TileLayout {
   std::size_t rows = 0, cols = 0;
   Encoding encoding = Encoding::differential;
   double w_max = 1.0;             // the weight of a full-range device difference
-  double refresh_fraction = 0.9;  // unidirectional devices: refresh past this share of the range
+  // Bidirectional devices updated by potentiation pulses only, with refresh, as unidirectional
+  // ones are (always so for unidirectional devices).
+  bool potentiation_only = false;
+  double refresh_fraction = 0.9;  // potentiation-only pairs: refresh past this share of the range
   bool read_noise = true;         // keep the devices' read noise (false: reads are noise-free)
 };
 
@@ -53,8 +57,12 @@ class Tile {
   const DeviceArray& devices() const { return *devices_; }
   std::size_t cells() const { return weights_.size(); }
   double alpha() const { return alpha_; }  // weight per siemens
-  // The weight change of one pulse of the mean step (the unit of epsilon).
-  double mean_step_weight() const { return alpha_ * devices_->mean_step_S(); }
+  // The weight change of one pulse of the mean step (the unit of epsilon): over both
+  // polarities, or over potentiation below the refresh threshold for potentiation-only pairs.
+  double mean_step_weight() const {
+    return alpha_ * (potentiation_only_ ? devices_->mean_potentiation_step_S(layout_.refresh_fraction)
+                                        : devices_->mean_step_S());
+  }
 
   // The weights the devices hold (the layer's weight parameter).
   std::span<float> weights() { return weights_; }
@@ -73,6 +81,7 @@ class Tile {
   void program(std::size_t k, double w);
 
   std::uint64_t refreshes() const { return refreshes_; }
+  bool potentiation_only() const { return potentiation_only_; }
 
  private:
   double weight_of(std::size_t k) const;
@@ -84,6 +93,7 @@ class Tile {
   std::span<float> weights_;
   std::vector<float> read_sigma_;
   bool read_noise_ = false;
+  bool potentiation_only_ = false;  // layout.potentiation_only or unidirectional devices
   double alpha_ = 1.0, G_ref_ = 0.0, G_refresh_ = 0.0;
   std::uint64_t refreshes_ = 0;
 };

@@ -331,6 +331,58 @@ TEST_CASE("tile: differential mapping holds the weights, and pulses alternate be
   CHECK(w[1] == doctest::Approx(-0.016).epsilon(1e-5));
 }
 
+TEST_CASE("tile: a potentiation-only memristor pair raises G+ or G- alone and refreshes past the threshold") {
+  MemristorConfig c;  // the default (NeuroSim-like) device, made noise-free so the closed form holds
+  c.sigma_c2c = 0;
+  const MemristorModel model(c);
+  std::vector<float> w = {0.0f, 0.0f};
+  TileLayout layout;
+  layout.rows = 1;
+  layout.cols = 2;
+  layout.w_max = 1.0;
+  layout.potentiation_only = true;
+  layout.refresh_fraction = 0.5;
+  Tile tile(layout, std::make_unique<MemristorArray>(4, 3, model), w);
+  const double B = model.abstraction().B_S();
+  const double gain = model.make_device(0, 0).gain_p;
+  // The unit of epsilon: gain_p (1 - w) B averaged over w in [0, 0.5], in weight units.
+  CHECK(tile.mean_step_weight() == doctest::Approx(tile.alpha() * B * gain * 0.75).epsilon(1e-12));
+  // Both devices of a zero weight rest at G_min; +n pulses raise G+ by B (1 - (1 - gain)^n).
+  tile.pulse(0, 3);
+  CHECK(tile.devices().pulse_counts()[0] == 3);
+  CHECK(tile.devices().pulse_counts()[1] == 0);
+  CHECK(w[0] == doctest::Approx(tile.alpha() * B * (1 - std::pow(1 - gain, 3))).epsilon(1e-6));
+  tile.pulse(0, -2);  // lowering W potentiates G-
+  CHECK(tile.devices().pulse_counts()[1] == 2);
+  CHECK(w[0] == doctest::Approx(tile.alpha() * B * ((1 - std::pow(1 - gain, 3)) - (1 - std::pow(1 - gain, 2))))
+                    .epsilon(1e-6));
+  CHECK(tile.refreshes() == 0);
+  // Enough pulses on weight 1 carry G+ past half the range: the pair is refreshed, G- back at
+  // G_min and G+ holding the weight, which the threshold caps at 0.5 w_max.
+  const auto n_refresh = static_cast<std::int64_t>(std::ceil(std::log(0.5) / std::log(1 - gain)));
+  tile.pulse(1, n_refresh - 1);
+  CHECK(tile.refreshes() == 0);
+  tile.pulse(1, 1);
+  CHECK(tile.refreshes() == 1);
+  CHECK(tile.devices().program_counts()[2] == 2);  // mapping, then the refresh
+  CHECK(tile.devices().program_counts()[3] == 2);
+  CHECK(w[1] == doctest::Approx(0.5).epsilon(1e-6));
+}
+
+TEST_CASE("analog config: pair_update values are checked against the device and encoding") {
+  AnalogConfig c;
+  c.device = "memristor";
+  c.pair_update = "sometimes";
+  CHECK_THROWS_WITH_AS(validate(c), doctest::Contains("analog.pair_update = 'sometimes'"), InputError);
+  c.pair_update = "potentiation";
+  c.encoding = "reference";
+  CHECK_THROWS_WITH_AS(validate(c), doctest::Contains("analog.pair_update = potentiation"), InputError);
+  c.device = "pcm";
+  c.encoding = "differential";
+  c.pair_update = "alternate";
+  CHECK_THROWS_WITH_AS(validate(c), doctest::Contains("analog.pair_update = alternate"), InputError);
+}
+
 // --- update rules ------------------------------------------------------------------------------
 
 TEST_CASE("mixed precision: pulse counts are exact for a known update sequence") {

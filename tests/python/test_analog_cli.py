@@ -141,12 +141,16 @@ class AnalogTrain(unittest.TestCase):
         self.assert_fails(["--set", "analog.device=lut"], "needs analog.device_config")
         self.assert_fails(["--set", "analog.device=pcm", "--set", "analog.encoding=reference"],
                           "pcm takes potentiation pulses only")
+        self.assert_fails(["--set", "analog.device=pcm", "--set", "analog.pair_update=alternate"],
+                          "analog.pair_update = alternate needs bidirectional devices")
+        self.assert_fails(["--set", "analog.device=memristor", "--set", "analog.pair_update=both"],
+                          "analog.pair_update = 'both': use auto, alternate or potentiation")
 
     def test_help_lists_analog_keys(self):
         r = run(["train", "--help"])
         self.assertEqual(r.returncode, 0)
         for key in ("device_config", "epsilon", "dac_bits", "adc_bits", "layers", "update",
-                    "inference_times", "out_noise"):
+                    "inference_times", "out_noise", "pair_update"):
             self.assertIn(key, r.stdout)
         self.assertIn("aihwkit", r.stdout)
 
