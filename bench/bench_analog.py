@@ -13,6 +13,8 @@ Cases (LeNet-5 on MNIST and VGG-16 at width 1/4 on CIFAR-10, batch 64, one threa
                    (docs/calibration/gong_hfo2/params.toml; ~1000 levels, so many pulses)
   lenet5-pcm       mixed precision on PCM (crystallization table, refresh)
   vgg16-bulk       mixed precision on `bulk`
+  vgg16-gong-pot   mixed precision on the Gong memristor, potentiation-only pairs, w_max_factor 5
+                   (the VGG-16 run of docs/results.md)
 
 Usage: /usr/bin/python3 bench/bench_analog.py [--memcarlo build/apps/memcarlo] [--repeats 3]
          [--only lenet5-bulk ...]
@@ -38,6 +40,9 @@ CASES = {
                             "analog.device_config=" + os.path.join(ROOT, "docs/calibration/gong_hfo2/params.toml")]),
     "lenet5-pcm": (LENET, ["--set", "analog.device=pcm"]),
     "vgg16-bulk": (VGG, ["--set", "analog.device=memristor"]),
+    "vgg16-gong-pot": (VGG, ["--set", "analog.device=memristor", "--set",
+                             "analog.device_config=" + os.path.join(ROOT, "docs/calibration/gong_hfo2/params.toml"),
+                             "--set", "analog.pair_update=potentiation", "--set", "analog.w_max_factor=5"]),
 }
 
 

@@ -5,7 +5,7 @@
 # after training on a drifting PCM chip for tile-trained and digitally trained networks.
 # Each run is one `memcarlo train` command, printed before it runs; results go to OUT_DIR
 # (default build/analog-results), one .h5 per run, and a summary table is printed at the end.
-# Too long for CI (about 40 minutes on one core); VGG-16 is separate (see docs/results.md).
+# Too long for CI (about 45 minutes on one core); VGG-16 is separate (see docs/results.md).
 # Usage: bash scripts/analog_results.sh [OUT_DIR] [--only NAME...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +39,15 @@ done
 # In-memory SGD on the same device.
 run lenet5_gong_sgd "${lenet[@]}" --set analog.device=memristor --set analog.device_config=$gong \
   --set analog.update=sgd
+# Mixed precision on the same device on potentiation-only pairs with refresh (the scheme VGG-16
+# needs: docs/analog.md), at the default w_max and at the VGG-16 run's w_max_factor 5.
+run lenet5_gong_mixed_pot "${lenet[@]}" --set analog.device=memristor --set analog.device_config=$gong \
+  --set analog.pair_update=potentiation
+run lenet5_gong_mixed_pot_f5 "${lenet[@]}" --set analog.device=memristor --set analog.device_config=$gong \
+  --set analog.pair_update=potentiation --set analog.w_max_factor=5
+# Control: the alternating pairs at that w_max (is it the scheme or the range?).
+run lenet5_gong_mixed_f5 "${lenet[@]}" --set analog.device=memristor --set analog.device_config=$gong \
+  --set analog.w_max_factor=5
 # Mixed precision on PCM (partial-SET table from the crystallization model, refresh) and on the
 # measured Sandia ENODe and TaOx (device 3) lookup tables.
 run lenet5_pcm_mixed "${lenet[@]}" --set analog.device=pcm "${pcm_inference[@]}"
