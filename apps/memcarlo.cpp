@@ -23,6 +23,8 @@
 #include "data/summary.hpp"
 #include "physics/simulate.hpp"
 #include "analog/hardware.hpp"
+#include "campaign/campaign.hpp"
+#include "campaign/runner.hpp"
 #include "training/model.hpp"
 #include "training/trainer.hpp"
 
@@ -280,6 +282,41 @@ int main(int argc, char** argv) {
   train_cmd->add_flag("--quiet", train_quiet, "no progress output");
   train_cmd->footer(train_help());
 
+  // campaign
+  auto* campaign_cmd = app.add_subcommand(
+      "campaign", "Monte Carlo campaigns: many trainings over axes of a base run, in parallel");
+  campaign_cmd->require_subcommand(1);
+  auto* campaign_run_cmd = campaign_cmd->add_subcommand(
+      "run", "Run a campaign's trials (one per thread) and commit each to the results file as it ends");
+  std::string campaign_file, campaign_out, shard_text = "0/1";
+  bool campaign_resume = false, campaign_dry_run = false, campaign_quiet = false, no_probe = false;
+  campaign_run_cmd->add_option("campaign", campaign_file, "campaign TOML (docs/campaigns.md)")->required();
+  campaign_run_cmd->add_option("--out", campaign_out, "results .h5 (each trial committed atomically)");
+  campaign_run_cmd->add_flag("--resume", campaign_resume,
+                             "continue the results file: run only the trials it lacks (and failed ones)");
+  campaign_run_cmd->add_flag("--dry-run", campaign_dry_run,
+                             "list the points and trials and estimate the time; run nothing");
+  campaign_run_cmd->add_flag("--no-probe", no_probe, "--dry-run without the timing probe");
+  campaign_run_cmd->add_option("--shard", shard_text,
+                               "run the slice I/N of the trials (id % N == I), e.g. one job of an array")
+      ->capture_default_str();
+  campaign_run_cmd->add_option("--threads", threads, "OpenMP threads (trials run one per thread)")
+      ->check(CLI::Range(0, 1024));
+  campaign_run_cmd->add_flag("--quiet", campaign_quiet, "no progress output");
+  campaign_run_cmd->footer(
+      "\nA trial is (point, replica): the base run with one value of every axis, trained\n"
+      "single-threaded with replica r's seed (common to every point). Same campaign, same\n"
+      "results, whatever --threads and --shard. A killed run leaves the results file as of its\n"
+      "last finished trial; run again with --resume. See docs/campaigns.md.\n");
+
+  auto* campaign_merge_cmd = campaign_cmd->add_subcommand(
+      "merge", "Join the results files of a campaign's shards into one");
+  std::vector<std::string> merge_inputs;
+  std::string merge_out;
+  campaign_merge_cmd->add_option("shards", merge_inputs, "results .h5 of the shards (--shard I/N runs)")
+      ->required();
+  campaign_merge_cmd->add_option("--out", merge_out, "merged results .h5 (written atomically)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -332,6 +369,45 @@ int main(int argc, char** argv) {
       if (!calibrate_quiet) {
         print_calibration(result);
         fmt::print("wrote {}{}\n", calibrate_out, report_dir.empty() ? "" : " and " + report_dir + "/");
+      }
+      return 0;
+    }
+    if (*campaign_merge_cmd) {
+      const auto r = mc::campaign::merge_shards(merge_inputs, merge_out, command_line(argc, argv));
+      fmt::print("merged {} shard files: {} of {} trials; wrote {}\n", merge_inputs.size(), r.present,
+                 r.trials, merge_out);
+      if (r.present < r.trials)
+        fmt::print("{} trials are missing: `memcarlo campaign run CAMPAIGN.toml --out {} --resume` "
+                   "runs them\n",
+                   r.trials - r.present, merge_out);
+      return 0;
+    }
+    if (*campaign_run_cmd) {
+      namespace cp = mc::campaign;
+      const cp::Campaign campaign = cp::load_campaign(campaign_file);
+      const cp::Shard shard = cp::parse_shard(shard_text);
+      if (campaign_dry_run) {
+        fmt::print("{}", cp::dry_run(campaign, shard, mc::max_threads(), !no_probe));
+        return 0;
+      }
+      MC_VALIDATE(!campaign_out.empty(), "campaign run needs --out FILE.h5 for the results (or --dry-run)");
+      cp::RunOptions options;
+      options.resume = campaign_resume;
+      options.show_progress = !campaign_quiet;
+      options.shard = shard;
+      options.command = command_line(argc, argv);
+      const cp::RunReport r = cp::run_campaign(campaign, campaign_out, options);
+      if (!campaign_quiet)
+        fmt::print("{} trials: {} run now ({} completed, {} diverged, {} failed), {} already in the "
+                   "file; {:.1f} s; wrote {}\n",
+                   r.trials, r.trials - r.skipped, r.completed, r.diverged, r.failed, r.skipped,
+                   r.seconds, campaign_out);
+      if (r.failed > 0) {
+        fmt::print(stderr,
+                   "memcarlo: error: {} trials failed (their errors are recorded in {}; --resume "
+                   "runs them again)\n",
+                   r.failed, campaign_out);
+        return 3;
       }
       return 0;
     }

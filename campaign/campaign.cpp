@@ -402,6 +402,8 @@ Campaign parse_campaign(const toml::table& file, const std::string& origin, std:
                                    "[[axis]])",
                                    key.str()));
   parse_header(file, c, errors);
+  // A campaign keeps curves and measurements, not every trial's weights, unless asked.
+  c.base.train.save_weights = false;
   parse_base(file, c, errors);
   if (const toml::node* axes = file.get("axis")) {
     const auto* array = axes->as_array();

@@ -2,7 +2,7 @@
 // trials (point, replica). The file format is a contract (docs/campaigns.md):
 //
 //   [campaign]  name, seed, replicas, combine ("product" or "zip")
-//   [base.train], [base.analog]   exactly a RUN.toml's tables
+//   [base.train], [base.analog]   exactly a RUN.toml's tables (save_weights defaults to false)
 //   [[axis]]    key = "table.key" and one of
 //               values = [...]
 //               range  = { from, to, count, scale = "linear" | "log" }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -15,6 +16,14 @@ ProgressStyle resolve(ProgressStyle style, std::FILE* out) {
     return ProgressStyle::quiet;
   return isatty(fileno(out)) ? ProgressStyle::bar : ProgressStyle::log;
 }
+
+// "40 s", "12 min", "3.5 h".
+std::string eta_text(double seconds_left) {
+  if (seconds_left < 120) return fmt::format("{:.0f} s", seconds_left);
+  if (seconds_left < 7200) return fmt::format("{:.0f} min", seconds_left / 60);
+  return fmt::format("{:.1f} h", seconds_left / 3600);
+}
+
 }  // namespace
 
 ProgressReporter::ProgressReporter(std::string label, std::uint64_t total, ProgressStyle style,
@@ -58,15 +67,19 @@ void ProgressReporter::print(std::uint64_t done, bool final) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double fraction = total_ ? static_cast<double>(done) / static_cast<double>(total_) : 1.0;
+  // Remaining time at the mean rate so far; none before the first unit is done.
+  const std::string eta = (final || done == 0 || fraction >= 1)
+                              ? std::string()
+                              : ", about " + eta_text(seconds * (1 - fraction) / fraction) + " left";
   if (style_ == ProgressStyle::bar) {
     constexpr int width = 30;
     const int filled = static_cast<int>(fraction * width + 0.5);
-    fmt::print(out_, "\r{} [{:<{}}] {:5.1f}% {:.1f} s", label_, std::string(filled, '#'), width,
-               100.0 * fraction, seconds);
+    fmt::print(out_, "\r{} [{:<{}}] {:5.1f}% {:.1f} s{}\x1b[K", label_, std::string(filled, '#'),
+               width, 100.0 * fraction, seconds, eta);
     if (final) fmt::print(out_, "\n");
   } else {
-    fmt::print(out_, "{}: {}/{} ({:.1f}%) after {:.1f} s\n", label_, done, total_,
-               100.0 * fraction, seconds);
+    fmt::print(out_, "{}: {}/{} ({:.1f}%) after {:.1f} s{}\n", label_, done, total_,
+               100.0 * fraction, seconds, eta);
   }
   std::fflush(out_);
 }

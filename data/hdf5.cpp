@@ -1,12 +1,15 @@
 #include "data/hdf5.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstring>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -245,6 +248,18 @@ bool Group::has(const std::string& name) const {
   return exists > 0;
 }
 
+void Group::remove(const std::string& name) {
+  if (!has(name)) throw FileError(file_, object_path(name), "missing member");
+  check(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), *this, name, "cannot remove");
+}
+
+void Group::copy_from(const Group& source, const std::string& name) {
+  if (!source.has(name)) throw FileError(source.file(), source.object_path(name), "missing member");
+  if (H5Ocopy(source.id(), name.c_str(), id(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT) < 0)
+    throw FileError(file_, object_path(name),
+                    fmt::format("cannot copy from {} ({})", source.file(), hdf5_reason()));
+}
+
 std::vector<std::string> Group::children() const {
   std::vector<std::string> names;
   // Creation order is tracked only when the file was made with it; fall back to names.
@@ -420,7 +435,27 @@ void remove_partial_output_on_signal() {
   for (int s : {SIGINT, SIGTERM, SIGHUP}) std::signal(s, remove_temp_and_reraise);
 }
 
-OutputFile::OutputFile(std::string path)
+int remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string prefix = target.filename().string() + ".tmp-";
+  std::error_code ec;
+  int removed = 0;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string pid_text = name.substr(prefix.size());
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
+    if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) {
+      if (fs::remove(entry.path(), ec)) ++removed;
+    }
+  }
+  return removed;
+}
+
+OutputFile::OutputFile(std::string path, OutputMode mode)
     : path_(std::move(path)), temp_path_(fmt::format("{}.tmp-{}", path_, ::getpid())) {
   silence_hdf5();
   check_output_path(path_);
@@ -428,10 +463,28 @@ OutputFile::OutputFile(std::string path)
     std::memcpy(g_active_temp, temp_path_.c_str(), temp_path_.size() + 1);
     g_has_active_temp = 1;
   }
-  Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
-  H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-  hid_t id = H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT);
-  if (id < 0) throw FileError(path_, fmt::format("cannot create ({})", hdf5_reason()));
+  hid_t id = -1;
+  if (mode == OutputMode::update) {
+    std::error_code ec;
+    std::filesystem::copy_file(path_, temp_path_, std::filesystem::copy_options::overwrite_existing,
+                               ec);
+    if (ec) {
+      std::remove(temp_path_.c_str());
+      g_has_active_temp = 0;
+      throw FileError(path_, fmt::format("cannot copy to update it: {}", ec.message()));
+    }
+    id = H5Fopen(temp_path_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    if (id < 0) {
+      std::remove(temp_path_.c_str());
+      g_has_active_temp = 0;
+      throw FileError(path_, fmt::format("cannot open to update it ({})", hdf5_reason()));
+    }
+  } else {
+    Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+    H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+    id = H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT);
+    if (id < 0) throw FileError(path_, fmt::format("cannot create ({})", hdf5_reason()));
+  }
   root_.emplace(Handle(id, H5Fclose), path_, "/");
 }
 

@@ -53,6 +53,11 @@ class Group {
   Group create_group(const std::string& name);
   Group open_group(const std::string& name) const;
   bool has(const std::string& name) const;
+  // Unlinks a member (its space stays in the file until it is copied).
+  void remove(const std::string& name);
+  // Copies member `name` of `source` (a group or dataset, with everything under it and its
+  // attributes; possibly of another file) into this group under the same name.
+  void copy_from(const Group& source, const std::string& name);
   std::vector<std::string> children() const;  // names of direct members, in creation order
 
   bool has_attr(const std::string& name) const;
@@ -103,12 +108,21 @@ void check_output_path(const std::string& path);
 // being written and then die of the signal as usual. Call once from main().
 void remove_partial_output_on_signal();
 
-// A new file written under "<path>.tmp-<pid>" and renamed to path by commit(). If it is
+// Removes "<path>.tmp-<pid>" files left by writers that were killed (no process <pid> runs);
+// a live writer's temporary file is left alone. Returns how many were removed.
+int remove_stale_temporaries(const std::string& path);
+
+// How an OutputFile starts: a new, empty file, or a copy of the existing file at the path (to
+// add to it: a campaign commits each finished trial this way, so the file under the path is
+// always the last complete version, whenever the process is killed).
+enum class OutputMode { create, update };
+
+// A file written under "<path>.tmp-<pid>" and renamed to path by commit(). If it is
 // destroyed without commit() (an exception on the way), the temporary file is removed, so
 // no half-written output is ever left under the requested name.
 class OutputFile {
  public:
-  explicit OutputFile(std::string path);
+  explicit OutputFile(std::string path, OutputMode mode = OutputMode::create);
   ~OutputFile();
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -254,10 +255,14 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
   result.config = config;
   if (options.hardware) result.hardware_config_toml = options.hardware->config_toml();
   const ModelSpec spec = model_spec(config, result.model_toml);
-  const Dataset dataset =
-      load_dataset(parse_dataset_id(config.dataset),
-                   config.data_dir.empty() ? default_data_dir() : config.data_dir,
-                   options.show_progress ? ProgressStyle::automatic : ProgressStyle::quiet);
+  std::optional<Dataset> loaded;
+  if (!options.dataset)
+    loaded = load_dataset(parse_dataset_id(config.dataset),
+                          config.data_dir.empty() ? default_data_dir() : config.data_dir,
+                          options.show_progress ? ProgressStyle::automatic : ProgressStyle::quiet);
+  const Dataset& dataset = options.dataset ? *options.dataset : *loaded;
+  MC_VALIDATE(dataset.name == dataset_spec(parse_dataset_id(config.dataset)).name,
+              "the run trains on dataset = {}, but was given {}", config.dataset, dataset.name);
   {
     // Build once up front: a model that does not fit the data fails before any thread starts.
     Network probe = build_network(spec, sample_shape(dataset), dataset.classes, config.width);
@@ -329,38 +334,41 @@ void write_results(const std::string& path, const TrainResult& result, const std
 
   h5::Group replicas = root.create_group("replicas");
   for (std::size_t i = 0; i < R; ++i) {
-    const auto& r = result.replicas[i];
     h5::Group g = replicas.create_group(fmt::format("{:03}", i));
-    g.write_attr("seed", c.seed);
-    g.write_attr("replica", static_cast<std::int64_t>(i));
-    g.write_attr("status", r.status);
-    g.write_attr("final_test_accuracy", r.final_test_accuracy);
-    g.write_attr("samples_trained", r.samples_trained);
-    const std::size_t E = r.epochs.size();
-    NdArray<double> tl({E}), ta({E}), vl({E}), va({E}), lr({E}), es({E});
-    for (std::size_t e = 0; e < E; ++e) {
-      tl.data[e] = r.epochs[e].train_loss;
-      ta.data[e] = r.epochs[e].train_accuracy;
-      vl.data[e] = r.epochs[e].test_loss;
-      va.data[e] = r.epochs[e].test_accuracy;
-      lr.data[e] = r.epochs[e].lr;
-      es.data[e] = r.epochs[e].seconds;
-    }
-    g.write("train_loss", tl, {"1", "mean cross-entropy over the epoch's training batches"});
-    g.write("train_accuracy", ta, {"1", "accuracy over the epoch's training batches (train mode)"});
-    g.write("test_loss", vl, {"1", "cross-entropy on the test set after the epoch"});
-    g.write("test_accuracy", va, {"1", "accuracy on the test set after the epoch"});
-    g.write("lr", lr, {"1", "learning rate used in the epoch"});
-    g.write("epoch_time_s", es, {"s", "wall time of the epoch, evaluation included"});
-    if (r.extras) r.extras->write(g);
-    if (!r.weights.empty()) {
-      h5::Group w = g.create_group("weights");
-      for (std::size_t k = 0; k < r.weights.size(); ++k)
-        w.write(r.weights[k].first, NdArray<float>(r.weight_shapes[k], r.weights[k].second),
-                {"1", "final value"});
-    }
+    write_replica(g, result.replicas[i], c.seed, static_cast<std::int64_t>(i));
   }
   out.commit();
+}
+
+void write_replica(h5::Group& g, const ReplicaResult& r, std::int64_t seed, std::int64_t index) {
+  g.write_attr("seed", seed);
+  g.write_attr("replica", index);
+  g.write_attr("status", r.status);
+  g.write_attr("final_test_accuracy", r.final_test_accuracy);
+  g.write_attr("samples_trained", r.samples_trained);
+  const std::size_t E = r.epochs.size();
+  NdArray<double> tl({E}), ta({E}), vl({E}), va({E}), lr({E}), es({E});
+  for (std::size_t e = 0; e < E; ++e) {
+    tl.data[e] = r.epochs[e].train_loss;
+    ta.data[e] = r.epochs[e].train_accuracy;
+    vl.data[e] = r.epochs[e].test_loss;
+    va.data[e] = r.epochs[e].test_accuracy;
+    lr.data[e] = r.epochs[e].lr;
+    es.data[e] = r.epochs[e].seconds;
+  }
+  g.write("train_loss", tl, {"1", "mean cross-entropy over the epoch's training batches"});
+  g.write("train_accuracy", ta, {"1", "accuracy over the epoch's training batches (train mode)"});
+  g.write("test_loss", vl, {"1", "cross-entropy on the test set after the epoch"});
+  g.write("test_accuracy", va, {"1", "accuracy on the test set after the epoch"});
+  g.write("lr", lr, {"1", "learning rate used in the epoch"});
+  g.write("epoch_time_s", es, {"s", "wall time of the epoch, evaluation included"});
+  if (r.extras) r.extras->write(g);
+  if (!r.weights.empty()) {
+    h5::Group w = g.create_group("weights");
+    for (std::size_t k = 0; k < r.weights.size(); ++k)
+      w.write(r.weights[k].first, NdArray<float>(r.weight_shapes[k], r.weights[k].second),
+              {"1", "final value"});
+  }
 }
 
 }  // namespace memcarlo::training

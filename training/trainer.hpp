@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "data/datasets.hpp"
 #include "training/network.hpp"
 #include "training/optimizer.hpp"
 
@@ -171,6 +172,9 @@ struct TrainResult {
 struct TrainOptions {
   bool show_progress = true;
   const Hardware* hardware = nullptr;  // null: the digital engine alone
+  // The run's data set, loaded once by the caller and shared read-only (a campaign's trials);
+  // null: the run loads config.dataset itself.
+  const Dataset* dataset = nullptr;
 };
 
 TrainResult run_training(const TrainConfig& config, const TrainOptions& options = {});
@@ -178,5 +182,10 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options 
 // Writes the results HDF5 atomically: per-epoch curves and final accuracy per replica, wall
 // time, throughput, the echoed config and model, and (if saved) the final weights.
 void write_results(const std::string& path, const TrainResult& result, const std::string& command);
+
+// One replica's record (curves, status, hardware extras, weights if saved) into `group`: the
+// layout of /replicas/NNN, shared with a campaign's trials.
+void write_replica(h5::Group& group, const ReplicaResult& replica, std::int64_t seed,
+                   std::int64_t index);
 
 }  // namespace memcarlo::training

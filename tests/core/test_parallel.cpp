@@ -36,6 +36,23 @@ TEST_CASE("parallel_for visits every index exactly once, on any thread count") {
   parallel_for(0, [](std::int64_t) { FAIL("no index to visit"); });
 }
 
+TEST_CASE("parallel_for with the dynamic schedule visits every index once and keeps the lowest error") {
+  for (int threads : {1, 2}) {
+    set_threads(threads);
+    std::vector<int> visits(101, 0);
+    parallel_for(
+        101, [&](std::int64_t i) { ++visits[static_cast<std::size_t>(i)]; }, Schedule::dynamic);
+    for (int v : visits) REQUIRE(v == 1);
+    CHECK_THROWS_WITH(parallel_for(
+                          50,
+                          [](std::int64_t i) {
+                            if (i % 20 == 19) throw std::runtime_error(std::to_string(i));
+                          },
+                          Schedule::dynamic),
+                      "19");
+  }
+}
+
 TEST_CASE("an exception inside parallel_for reaches the caller") {
   set_threads(2);
   std::atomic<int> visited{0};

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <hdf5.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
@@ -455,6 +456,65 @@ TEST_CASE("OutputFile appears only on commit and leaves nothing behind otherwise
     CHECK(contains(message_of([&] { h5::OutputFile out(nowhere); }), "no_such_dir"));
     CHECK(dir.entries().empty());
   }
+}
+
+TEST_CASE("OutputFile in update mode adds to a copy and replaces the file only on commit") {
+  TempDir dir;
+  const std::string path = dir.file("r.h5");
+  {
+    h5::OutputFile out(path);
+    out.root().create_group("trials").write_attr("n", std::int64_t{0});
+    out.commit();
+  }
+  {
+    h5::OutputFile up(path, h5::OutputMode::update);
+    up.root().open_group("trials").create_group("000001").write("x", ramp({3}));
+    // until commit, the file under the path is the previous version
+    CHECK_FALSE(h5::open_file(path).open_group("trials").has("000001"));
+  }  // destroyed without commit: nothing changes, no temporary file is left
+  CHECK(dir.entries() == std::vector<std::string>{"r.h5"});
+  CHECK(h5::open_file(path).open_group("trials").children().empty());
+  for (const char* name : {"000002", "000005"}) {
+    h5::OutputFile up(path, h5::OutputMode::update);
+    up.root().open_group("trials").create_group(name).write("x", ramp({3}));
+    up.commit();
+  }
+  {
+    h5::OutputFile up(path, h5::OutputMode::update);
+    up.root().open_group("trials").remove("000002");
+    CHECK_THROWS_AS(up.root().open_group("trials").remove("000002"), FileError);
+    up.commit();
+  }
+  const h5::Group trials = h5::open_file(path).open_group("trials");
+  CHECK(trials.children() == std::vector<std::string>{"000005"});
+  CHECK(trials.read_attr_int("n") == 0);
+
+  // copy_from: a group with its datasets and attributes, from another file
+  const std::string other = dir.file("o.h5");
+  {
+    h5::OutputFile out(other);
+    h5::Group dst = out.root().create_group("t");
+    dst.copy_from(trials, "000005");
+    CHECK_THROWS_AS(dst.copy_from(trials, "000009"), FileError);
+    out.commit();
+  }
+  CHECK(h5::open_file(other).open_group("t").open_group("000005").read_double("x").data ==
+        ramp({3}).data);
+  CHECK_THROWS_AS(h5::OutputFile(dir.file("missing.h5"), h5::OutputMode::update), FileError);
+}
+
+TEST_CASE("remove_stale_temporaries removes a killed writer's file, not a live one's") {
+  TempDir dir;
+  const std::string path = dir.file("r.h5");
+  // pid 2^22 + 1 is above Linux's pid_max limit (2^22): no process can have it
+  const std::string dead = path + ".tmp-4194305";
+  const std::string live = fmt::format("{}.tmp-{}", path, ::getpid());
+  const std::string other = dir.file("rr.h5.tmp-4194305");
+  for (const auto& p : {dead, live, other}) std::ofstream(p) << "x";
+  CHECK(h5::remove_stale_temporaries(path) == 1);
+  CHECK_FALSE(fs::exists(dead));
+  CHECK(fs::exists(live));
+  CHECK(fs::exists(other));  // another file's temporary
 }
 
 TEST_CASE("open_file rejects missing files, non-HDF5 files and directories") {

@@ -1,0 +1,239 @@
+#!/usr/bin/python3
+"""End-to-end tests of `memcarlo campaign` on the real MNIST cache: a campaign run with one and
+two threads, as two shards merged, and killed with SIGKILL at 20 random moments and resumed
+each time gives the same results file (timings excluded); every trial is a `memcarlo train`
+run with its point's values and its replica's seed; bad input names the key or file and
+leaves nothing behind or overwritten.
+
+Usage: /usr/bin/python3 test_campaign_cli.py PATH_TO_MEMCARLO
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import h5py
+import numpy as np
+
+MEMCARLO = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/apps/memcarlo"
+
+# 3 x 2 points x 3 replicas of a small MLP on 1,000 MNIST images: 18 trials of a fraction of a
+# second each.
+CAMPAIGN = """
+[campaign]
+name = "test"
+seed = 11
+replicas = 3
+[base.train]
+model = "mlp"
+widths = "16"
+dataset = "mnist"
+epochs = 2
+train_samples = 1000
+test_samples = 300
+[[axis]]
+key = "train.lr"
+range = { from = 0.01, to = 0.1, count = 3, scale = "log" }
+[[axis]]
+key = "train.rule"
+values = ["bp", "dfa"]
+"""
+
+# Differ from run to run by nature; everything else must be identical.
+TIMINGS = {"trial_time_s", "epoch_time_s", "command", "provenance"}
+
+
+def run(args, **kw):
+    return subprocess.run([MEMCARLO] + args, capture_output=True, text=True, **kw)
+
+
+def contents(path):
+    """Every attribute and dataset of a results file, timings excluded, by path."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            for key, value in obj.attrs.items():
+                if key not in TIMINGS:
+                    out[f"{name}@{key}"] = value
+            if isinstance(obj, h5py.Dataset) and name.rsplit("/", 1)[-1] not in TIMINGS:
+                out[name] = obj[()]
+        for key, value in f.attrs.items():
+            if key not in TIMINGS:
+                out[f"/@{key}"] = value
+        f.visititems(visit)
+    return out
+
+
+class Campaign(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.campaign = self.path("c.toml")
+        with open(self.campaign, "w") as f:
+            f.write(CAMPAIGN)
+
+    def path(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def write(self, name, text):
+        with open(self.path(name), "w") as f:
+            f.write(text)
+        return self.path(name)
+
+    def campaign_run(self, out, *extra):
+        r = run(["campaign", "run", self.campaign, "--out", out, "--quiet", *extra])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return out
+
+    def assert_same(self, a, b):
+        ca, cb = contents(a), contents(b)
+        self.assertEqual(sorted(ca), sorted(cb))
+        for key in ca:
+            va, vb = ca[key], cb[key]
+            if isinstance(va, np.ndarray):
+                np.testing.assert_array_equal(va, vb, err_msg=key)
+            else:
+                self.assertEqual(va, vb, key)
+
+    def assert_fails(self, args, expect_in, untouched=(), absent=()):
+        def read(p):
+            with open(p, "rb") as f:
+                return f.read()
+        before = {p: read(p) for p in untouched}
+        r = run(args)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith("memcarlo: error:"), lines[0])
+        self.assertIn(expect_in, lines[0])
+        for p in untouched:
+            self.assertEqual(read(p), before[p], f"{p} changed")
+        for p in absent:
+            self.assertFalse(os.path.exists(p), f"{p} left behind")
+
+    def test_results_do_not_depend_on_threads_or_shards(self):
+        one = self.campaign_run(self.path("one.h5"), "--threads", "1")
+        two = self.campaign_run(self.path("two.h5"), "--threads", "2")
+        self.assert_same(one, two)
+        s0 = self.campaign_run(self.path("s0.h5"), "--shard", "0/2")
+        s1 = self.campaign_run(self.path("s1.h5"), "--shard", "1/2")
+        with h5py.File(s0) as f:
+            self.assertEqual(sorted(int(g.attrs["id"]) for g in f["trials"].values()),
+                             list(range(0, 18, 2)))
+        merged = self.path("merged.h5")
+        r = run(["campaign", "merge", s1, s0, "--out", merged])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("18 of 18 trials", r.stdout)
+        self.assert_same(one, merged)
+
+    def test_file_layout_and_trials_equal_train_runs(self):
+        out = self.campaign_run(self.path("r.h5"))
+        with h5py.File(out) as f:
+            self.assertEqual(f.attrs["format"], "memcarlo-campaign-results")
+            self.assertEqual(f.attrs["format_version"], 1)
+            self.assertEqual((f.attrs["points"], f.attrs["trials"]), (6, 18))
+            self.assertEqual(f["axes/00"].attrs["key"], "train.lr")
+            np.testing.assert_allclose(f["axes/00/values"][()], [0.01, 0.1 ** 1.5, 0.1],
+                                       rtol=1e-15)
+            self.assertEqual(f["axes/01"].attrs["values"], "['bp', 'dfa']")
+            self.assertEqual(len(f["trials"]), 18)
+            seeds = {}
+            for name, g in f["trials"].items():
+                self.assertEqual(g.attrs["status"], "completed")
+                self.assertEqual(int(name), g.attrs["id"])
+                self.assertEqual(g.attrs["id"], 3 * g.attrs["point"] + g.attrs["replica"])
+                self.assertEqual(g["test_accuracy"].attrs["units"], "1")
+                seeds.setdefault(int(g.attrs["replica"]), set()).add(int(g.attrs["seed"]))
+            # one seed per replica, common to every point, different between replicas
+            self.assertEqual([len(s) for s in seeds.values()], [1, 1, 1])
+            self.assertEqual(len(set.union(*seeds.values())), 3)
+            # trial 9 = point 3 (lr index 1, dfa), replica 0
+            t = f["trials/000009"]
+            self.assertEqual(t.attrs["train.rule"], "dfa")
+            self.assertEqual(t.attrs["train.lr"], f["axes/00/values"][1])
+            lr, seed = t.attrs["train.lr"], int(t.attrs["seed"])
+            curve = t["test_accuracy"][()]
+        # the same run by `memcarlo train`: the same curve, bit for bit
+        single = self.path("single.h5")
+        r = run(["train", "--model", "mlp", "--widths", "16", "--dataset", "mnist", "--epochs",
+                 "2", "--set", "train_samples=1000", "--set", "test_samples=300", "--rule", "dfa",
+                 "--lr", repr(float(lr)), "--seed", str(seed), "--quiet", "--out", single])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with h5py.File(single) as f:
+            np.testing.assert_array_equal(f["replicas/000/test_accuracy"][()], curve)
+
+    def test_sigkill_at_random_moments_then_resume(self):
+        reference = self.campaign_run(self.path("reference.h5"))
+        out = self.path("killed.h5")
+        rng = random.Random(2026)
+        kills = 0
+        for attempt in range(60):
+            if kills >= 20:
+                break
+            p = subprocess.Popen([MEMCARLO, "campaign", "run", self.campaign, "--out", out,
+                                  "--resume", "--quiet", "--threads", "2"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.05, 1.5))
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                kills += 1
+            p.wait()
+            if os.path.exists(out):  # whatever the moment, the file reads
+                with h5py.File(out) as f:
+                    ids = [int(g.attrs["id"]) for g in f["trials"].values()]
+                    self.assertEqual(len(ids), len(set(ids)))
+            if p.returncode == 0:
+                # finished before the kill: start over to keep killing
+                os.remove(out)
+        self.assertGreaterEqual(kills, 20)
+        r = run(["campaign", "run", self.campaign, "--out", out, "--resume", "--quiet"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_same(reference, out)
+        leftovers = [n for n in os.listdir(self.tmp.name) if ".tmp-" in n]
+        self.assertEqual(leftovers, [])
+
+    def test_dry_run_lists_points_and_estimates(self):
+        r = run(["campaign", "run", self.campaign, "--dry-run"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("6 points x 3 replicas = 18 trials", r.stdout)
+        self.assertIn("trials 9..11", r.stdout)
+        self.assertIn("train.lr = 0.1, train.rule = 'dfa'", r.stdout)
+        self.assertIn("estimate:", r.stdout)
+
+    def test_bad_input(self):
+        mc = ["campaign", "run"]
+        out = self.path("bad.h5")
+        bad_key = self.write("k.toml", '[campaign]\nname = "k"\n[[axis]]\nkey = "train.learning_rate"\nvalues = [1]\n')
+        self.assert_fails(mc + [bad_key, "--out", out], "axis 1 (train.learning_rate): unknown key",
+                          absent=[out])
+        empty = self.write("e.toml", '[campaign]\nname = "e"\n[[axis]]\nkey = "train.lr"\nvalues = []\n')
+        self.assert_fails(mc + [empty, "--out", out], "axis 1 (train.lr): values is empty", absent=[out])
+        negative = self.write("n.toml", '[campaign]\nname = "n"\n[[axis]]\nkey = "analog.epsilon"\nvalues = [1, -2]\n')
+        self.assert_fails(mc + [negative, "--out", out], "analog.epsilon = -2", absent=[out])
+        self.assert_fails(mc + [self.campaign, "--out", out, "--shard", "3/2"], "--shard 3/2",
+                          absent=[out])
+        self.assert_fails(mc + [self.path("missing.toml"), "--out", out], "missing.toml", absent=[out])
+
+        # a finished campaign is neither overwritten nor resumed by another campaign
+        done = self.campaign_run(self.path("done.h5"))
+        self.assert_fails(mc + [self.campaign, "--out", done, "--quiet"], "exists: --resume",
+                          untouched=[done])
+        other = self.write("other.toml", CAMPAIGN.replace("seed = 11", "seed = 12"))
+        self.assert_fails(mc + [other, "--out", done, "--resume", "--quiet"],
+                          "not this campaign", untouched=[done])
+        # shards of different campaigns do not merge
+        s_other = self.path("s_other.h5")
+        r = run(mc + [other, "--out", s_other, "--shard", "1/2", "--quiet"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        s0 = self.campaign_run(self.path("s0.h5"), "--shard", "0/2")
+        merged = self.path("merged.h5")
+        self.assert_fails(["campaign", "merge", s0, s_other, "--out", merged],
+                          "shards of different campaigns do not merge", absent=[merged])
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0]] + sys.argv[2:])
