@@ -5,6 +5,8 @@
 #include <limits>
 #include <new>
 #include <filesystem>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #include "calibration/calibration.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/parallel.hpp"
 #include "core/version.hpp"
 #include "data/hdf5.hpp"
@@ -23,6 +26,7 @@
 #include "data/summary.hpp"
 #include "physics/simulate.hpp"
 #include "analog/hardware.hpp"
+#include "campaign/analysis.hpp"
 #include "campaign/campaign.hpp"
 #include "campaign/runner.hpp"
 #include "training/model.hpp"
@@ -317,6 +321,27 @@ int main(int argc, char** argv) {
       ->required();
   campaign_merge_cmd->add_option("--out", merge_out, "merged results .h5 (written atomically)")->required();
 
+  // analyze
+  auto* analyze_cmd = app.add_subcommand(
+      "analyze", "Statistics of a campaign's results: groups by axes, means with confidence "
+                 "intervals, tables and figures");
+  std::string analyze_file, analyze_by, analyze_metric = "final_test_accuracy", analyze_out,
+                                        analyze_compare;
+  analyze_cmd->add_option("results", analyze_file, "results .h5 of `memcarlo campaign run`")->required();
+  analyze_cmd->add_option("--by", analyze_by,
+                          "axes to group by, comma separated (default: every axis; none: one group)");
+  analyze_cmd->add_option("--metric", analyze_metric, "what to summarise (listed below)")
+      ->capture_default_str();
+  analyze_cmd->add_option("--out", analyze_out,
+                          "directory for summary.csv, summary.md, figure.svg (and heatmap.svg)");
+  analyze_cmd->add_option("--compare", analyze_compare,
+                          "a second campaign's results: both side by side with the difference");
+  analyze_cmd->footer(fmt::format(
+      "\nMetrics: {}.\nPer group: n completed trials, mean, standard deviation and the 95% "
+      "Student-t confidence\ninterval of the mean; diverged, failed and missing (not yet run) "
+      "trials are counted apart.\nSee docs/campaigns.md.\n",
+      mc::campaign::metric_help()));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -369,6 +394,61 @@ int main(int argc, char** argv) {
       if (!calibrate_quiet) {
         print_calibration(result);
         fmt::print("wrote {}{}\n", calibrate_out, report_dir.empty() ? "" : " and " + report_dir + "/");
+      }
+      return 0;
+    }
+    if (*analyze_cmd) {
+      namespace cp = mc::campaign;
+      std::vector<std::string> by;
+      if (!analyze_by.empty()) {
+        std::stringstream in(analyze_by);
+        for (std::string key; std::getline(in, key, ',');) by.push_back(key);
+      }
+      if (!analyze_out.empty()) {
+        MC_VALIDATE(!fs::exists(analyze_out) || fs::is_directory(analyze_out),
+                    "--out {}: exists and is not a directory", analyze_out);
+      }
+      const cp::CampaignResults results = cp::read_results(analyze_file);
+      const cp::Summary summary = cp::summarize(results, by, analyze_metric);
+      std::optional<cp::CampaignResults> other;
+      std::string comparison;
+      if (!analyze_compare.empty()) {
+        other = cp::read_results(analyze_compare);
+        std::vector<std::string> keys;
+        for (std::size_t k : summary.axes) keys.push_back(results.campaign.axes[k].key);
+        const cp::Summary other_summary =
+            cp::summarize(*other, keys.empty() ? std::vector<std::string>{"none"} : keys, analyze_metric);
+        comparison = cp::compare_table(results, summary, *other, other_summary, cp::TableFormat::text);
+      }
+      fmt::print("{} ({}): {} of {} trials in the file; {} by {}\n", results.campaign.name,
+                 analyze_file, results.trials.size(), results.campaign.trials(), analyze_metric,
+                 summary.axes.empty() ? std::string("(one group)") : analyze_by.empty() ? "every axis" : analyze_by);
+      fmt::print("{}", cp::format_table(results, summary, cp::TableFormat::text));
+      if (!comparison.empty()) fmt::print("\ncompared with {} (b):\n{}", analyze_compare, comparison);
+      if (!analyze_out.empty()) {
+        fs::create_directories(analyze_out);
+        const auto path = [&](const char* name) { return (fs::path(analyze_out) / name).string(); };
+        mc::write_text_file(path("summary.csv"), cp::format_table(results, summary, cp::TableFormat::csv));
+        mc::write_text_file(path("summary.md"), cp::format_table(results, summary, cp::TableFormat::markdown));
+        std::vector<std::string> written = {"summary.csv", "summary.md"};
+        if (const std::string svg = cp::summary_figure(results, summary); !svg.empty()) {
+          mc::write_text_file(path("figure.svg"), svg);
+          written.push_back("figure.svg");
+        }
+        if (const std::string svg = cp::summary_heatmap(results, summary); !svg.empty()) {
+          mc::write_text_file(path("heatmap.svg"), svg);
+          written.push_back("heatmap.svg");
+        }
+        if (other) {
+          std::vector<std::string> keys;
+          for (std::size_t k : summary.axes) keys.push_back(results.campaign.axes[k].key);
+          const cp::Summary os = cp::summarize(*other, keys.empty() ? std::vector<std::string>{"none"} : keys, analyze_metric);
+          mc::write_text_file(path("compare.csv"), cp::compare_table(results, summary, *other, os, cp::TableFormat::csv));
+          mc::write_text_file(path("compare.md"), cp::compare_table(results, summary, *other, os, cp::TableFormat::markdown));
+          written.push_back("compare.csv");
+          written.push_back("compare.md");
+        }
+        fmt::print("wrote {} in {}\n", fmt::join(written, ", "), analyze_out);
       }
       return 0;
     }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "calibration/goodness_of_fit.hpp"
+#include "core/files.hpp"
 #include "data/measurements.hpp"
 
 namespace memcarlo {
@@ -146,8 +147,7 @@ ParamsEntry params_entry(const std::string& key, const std::string& value, const
 // PARAMS.toml text: a comment header (source, command, date-free so reruns are identical),
 // then the [model] table with one key per line and its interval as a comment.
 std::string params_toml(const CalibrationResult& result, const std::string& command_line);
-// Writes `text` to `path` atomically (temporary file and rename); FileError on failure.
-void write_text_file(const std::string& path, const std::string& text);
+
 // report.md (human), report.json (machine, read by scripts/calibration_report.py) and one SVG
 // per figure into `directory` (created if missing; existing files of the same names replaced).
 void write_report(const std::string& directory, const CalibrationResult& result,

@@ -17,7 +17,7 @@
 
 #include "calibration/bootstrap.hpp"
 #include "calibration/minimize.hpp"
-#include "calibration/svg_plot.hpp"
+#include "core/svg_plot.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
@@ -1287,10 +1287,10 @@ CalibrationResult calibrate_crystallization(const CalibrationInput& input,
     Plot plot("Partial-SET trains: measured and simulated at the estimate", "pulse",
               "exp(mean ln G) (S)");
     plot.y_scale(PlotScale::log);
-    plot.points("measured", x, centre(mean_d));
-    plot.line("measured, +-1 sd of ln G", bx_d, band_d, true);
-    plot.line("model at the estimate", x, centre(mean_s));
-    plot.line("model, +-1 sd of ln G", bx_s, band_s, true);
+    plot.points("measured", x, centre(mean_d)).colour(0);
+    plot.line("measured, +-1 sd of ln G", bx_d, band_d, true).colour(0);
+    plot.line("model at the estimate", x, centre(mean_s)).colour(1);
+    plot.line("model, +-1 sd of ln G", bx_s, band_s, true).colour(1);
     r.figures.push_back({"crystallization_lnG",
                          "Geometric mean of the read conductance after each pulse with +-1 sd of "
                          "ln G, measured and simulated with the fitted parameters",

@@ -15,7 +15,7 @@
 #include "calibration/bootstrap.hpp"
 #include "calibration/goodness_of_fit.hpp"
 #include "calibration/minimize.hpp"
-#include "calibration/svg_plot.hpp"
+#include "core/svg_plot.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "physics/simulate.hpp"
@@ -954,10 +954,12 @@ CalibrationResult calibrate_dg_table(const CalibrationInput& input,
         mf.push_back(c.expectation());
         sf.push_back(c.standard_deviation());
       }
-      mean_plot.points(fmt::format("{} table", word(t->polarity())), G, mt);
-      mean_plot.line(fmt::format("{} fit", word(t->polarity())), G, mf);
-      sd_plot.points(fmt::format("{} table", word(t->polarity())), G, st);
-      sd_plot.line(fmt::format("{} fit", word(t->polarity())), G, sf);
+      // a polarity's table and fit share one colour
+      const int colour = t->polarity() == Polarity::potentiation ? 0 : 1;
+      mean_plot.points(fmt::format("{} table", word(t->polarity())), G, mt).colour(colour);
+      mean_plot.line(fmt::format("{} fit", word(t->polarity())), G, mf).colour(colour);
+      sd_plot.points(fmt::format("{} table", word(t->polarity())), G, st).colour(colour);
+      sd_plot.line(fmt::format("{} fit", word(t->polarity())), G, sf).colour(colour);
     }
     r.figures.push_back({"mean_step",
                          "Mean step per pulse versus G: table (points) and fitted "

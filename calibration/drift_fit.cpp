@@ -13,7 +13,7 @@
 #include "calibration/bootstrap.hpp"
 #include "calibration/distribution_fit.hpp"
 #include "calibration/minimize.hpp"
-#include "calibration/svg_plot.hpp"
+#include "core/svg_plot.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
 #include "physics/pcm_drift.hpp"
@@ -624,7 +624,8 @@ CalibrationResult calibrate_drift_data(const CalibrationInput& input, const Drif
       const double m = fit.mu(std::log(x)), s = fit.sigma(std::log(x));
       mu.push_back(m), lo.push_back(m - s), hi.push_back(m + s);
     }
-    p.line("mu_nu(g) fit", xs, mu).line("mu_nu +- sigma_nu", xs, lo, true).line("", xs, hi, true);
+    p.line("mu_nu(g) fit", xs, mu).colour(2);
+    p.band("mu_nu +- sigma_nu", xs, lo, hi).colour(2);
     r.figures.push_back({"drift_state", "Per-device drift exponents and the fitted mu_nu(g) +- sigma_nu(g)", p.svg()});
   }
   {

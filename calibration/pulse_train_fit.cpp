@@ -16,7 +16,7 @@
 #include "calibration/distribution_fit.hpp"
 #include "calibration/goodness_of_fit.hpp"
 #include "calibration/minimize.hpp"
-#include "calibration/svg_plot.hpp"
+#include "core/svg_plot.hpp"
 #include "core/distributions.hpp"
 #include "core/error.hpp"
 #include "physics/simulate.hpp"
@@ -1590,15 +1590,16 @@ CalibrationResult calibrate_pulse_train(const CalibrationInput& input,
       out.erase(std::unique(out.begin(), out.end()), out.end());
       return out;
     };
+    int colour = 0;  // a cycle's reads and its fit share one colour
     for (auto* ids : {&all.front().p, &all.front().d})
       for (std::size_t id : pick(*ids)) {
         const auto& c = ds.cycles[id];
         const std::string label = fmt::format("device {} cycle {} ({})", c.device, c.index,
                                               c.polarity == Polarity::potentiation ? "P" : "D");
-        p.points(label, c.reads.k, c.reads.G);
+        p.points(label, c.reads.k, c.reads.G).colour(colour);
         std::vector<double> x = linspace(1, c.reads.k.back(), 200), y;
         for (double k : x) y.push_back(c.fit.G(k));
-        p.line(label + " fit", x, y);
+        p.line(label + " fit", x, y).colour(colour++);
       }
     r.figures.push_back({"pulse_train_cycles",
                          "Measured cycles (points) and their per-cycle fits "
@@ -1640,9 +1641,11 @@ CalibrationResult calibrate_pulse_train(const CalibrationInput& input,
         raw_sd.push_back(std::sqrt((a2 * wraw[k] + b2 * rraw[k]) / count[k]));
       }
       const char* name = pol == 0 ? "potentiation" : "depression";
-      p.points(fmt::format("{}: rms residual", name), k_axis, measured_sd);
-      p.line(fmt::format("{}: fitted noise, after the fit's absorption", name), k_axis, fitted_sd);
-      p.line(fmt::format("{}: fitted noise, walk + read (unabsorbed)", name), k_axis, raw_sd, true);
+      p.points(fmt::format("{}: rms residual", name), k_axis, measured_sd).colour(pol);
+      p.line(fmt::format("{}: fitted noise, after the fit's absorption", name), k_axis, fitted_sd)
+          .colour(pol);
+      p.line(fmt::format("{}: fitted noise, walk + read (unabsorbed)", name), k_axis, raw_sd, true)
+          .colour(pol);
     }
     r.figures.push_back(
         {"pulse_train_noise",

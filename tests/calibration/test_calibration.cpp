@@ -11,7 +11,7 @@
 #include "calibration/bootstrap.hpp"
 #include "calibration/calibration.hpp"
 #include "calibration/minimize.hpp"
-#include "calibration/svg_plot.hpp"
+#include "core/svg_plot.hpp"
 #include "core/parallel.hpp"
 #include "data/measurements.hpp"
 #include "tests/test_support.hpp"
@@ -124,23 +124,6 @@ TEST_CASE("minimize finds the Rosenbrock minimum inside bounds and passes errors
   CHECK(message_of([&] { minimize(thrower, {0.0}, {-1}, {1}, {}, "t"); }) == "objective broke");
   CHECK(contains(message_of([&] { minimize(rosenbrock, {0, 0}, {1, 0}, {0, 1}, {}, "bad box"); }),
                  "bad box: empty bounds"));
-}
-
-TEST_CASE("Plot writes SVG with one path per line series and escapes text") {
-  Plot p("a < b & c", "x", "y");
-  p.x_scale(PlotScale::log);
-  p.line("fit", {1, 10, 100}, {1, 2, 3}).points("data", {0.0, 1, 10}, {1, 2, 3}).ecdf("cdf", {3, 1, 2});
-  const std::string svg = p.svg();
-  CHECK(svg.rfind("<svg", 0) == 0);
-  CHECK(contains(svg, "a &lt; b &amp; c"));
-  CHECK(contains(svg, "</svg>"));
-  std::size_t paths = 0, circles = 0;
-  for (std::size_t at = 0; (at = svg.find("<path", at)) != std::string::npos; ++at) ++paths;
-  for (std::size_t at = 0; (at = svg.find("<circle", at)) != std::string::npos; ++at) ++circles;
-  CHECK(paths == 2);
-  CHECK(circles == 2);  // x = 0 cannot be drawn on a log axis
-  CHECK(linspace(0, 1, 5)[1] == 0.25);
-  CHECK(logspace(1, 100, 3)[1] == doctest::Approx(10.0));
 }
 
 namespace {

@@ -16,6 +16,9 @@ import tempfile
 import time
 import unittest
 
+import csv
+import math
+
 import h5py
 import numpy as np
 
@@ -195,6 +198,59 @@ class Campaign(unittest.TestCase):
         self.assert_same(reference, out)
         leftovers = [n for n in os.listdir(self.tmp.name) if ".tmp-" in n]
         self.assertEqual(leftovers, [])
+
+    def test_analyze_against_numpy(self):
+        out = self.campaign_run(self.path("r.h5"))
+        report = self.path("report")
+        r = run(["analyze", out, "--out", report])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"train\.lr +train\.rule +n +mean +sd +ci95_low")
+        self.assertEqual(sorted(os.listdir(report)),
+                         ["figure.svg", "heatmap.svg", "summary.csv", "summary.md"])
+        with open(os.path.join(report, "summary.csv")) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(len(rows), 6)
+        # the same statistics from the file with numpy; t quantile of 2 degrees of freedom in
+        # closed form: t = (2p - 1) / sqrt(2 p (1 - p)), p = 0.975
+        p = 0.975
+        t2 = (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+        groups = {}
+        with h5py.File(out) as f:
+            lr_text = f["axes/00"].attrs["values"].strip("[]").split(", ")
+            for g in f["trials"].values():
+                key = (lr_text[list(f["axes/00/values"][()]).index(g.attrs["train.lr"])],
+                       g.attrs["train.rule"])
+                groups.setdefault(key, []).append(g.attrs["final_test_accuracy"])
+        for row in rows:
+            v = np.array(groups[(row["train.lr"], row["train.rule"])])
+            self.assertEqual(int(row["n"]), 3)
+            mean, sd = v.mean(), v.std(ddof=1)
+            self.assertAlmostEqual(float(row["mean"]), mean, delta=1e-6 * abs(mean))
+            self.assertAlmostEqual(float(row["sd"]), sd, delta=1e-5 * sd + 1e-12)
+            half = t2 * sd / math.sqrt(3)
+            self.assertAlmostEqual(float(row["ci95_low"]), mean - half, delta=1e-5)
+            self.assertAlmostEqual(float(row["ci95_high"]), mean + half, delta=1e-5)
+            self.assertEqual(row["missing"], "0")
+        # comparing a campaign with itself: difference 0, Welch interval of 2 (n - 1) = 4
+        # degrees of freedom around it; t of 4 degrees of freedom in closed form
+        a = 4 * p * (1 - p)
+        t4 = 2 * math.sqrt(math.cos(math.acos(math.sqrt(a)) / 3) / math.sqrt(a) - 1)
+        r = run(["analyze", out, "--compare", out, "--out", report])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(report, "compare.csv")) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(len(rows), 6)
+        for row in rows:
+            v = np.array(groups[(row["train.lr"], row["train.rule"])])
+            self.assertEqual(float(row["b_minus_a"]), 0.0)
+            half = t4 * math.sqrt(2 * v.var(ddof=1) / 3)
+            self.assertAlmostEqual(float(row["ci95_high"]), half, delta=1e-5 * half + 1e-12)
+            self.assertAlmostEqual(float(row["ci95_low"]), -half, delta=1e-5 * half + 1e-12)
+        # a heat map over the two axes, and errors naming the bad axis or metric
+        with open(os.path.join(report, "heatmap.svg")) as f:
+            self.assertIn("mean final_test_accuracy", f.read())
+        self.assert_fails(["analyze", out, "--by", "train.epochs"], "has no axis 'train.epochs'")
+        self.assert_fails(["analyze", out, "--metric", "pulses"], "--metric pulses: no completed trial")
 
     def test_dry_run_lists_points_and_estimates(self):
         r = run(["campaign", "run", self.campaign, "--dry-run"])
