@@ -23,6 +23,8 @@ import h5py
 import numpy as np
 
 MEMCARLO = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/apps/memcarlo"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+import memcarlo_results  # noqa: E402
 
 # 3 x 2 points x 3 replicas of a small MLP on 1,000 MNIST images: 18 trials of a fraction of a
 # second each.
@@ -231,6 +233,19 @@ class Campaign(unittest.TestCase):
             self.assertAlmostEqual(float(row["ci95_low"]), mean - half, delta=1e-5)
             self.assertAlmostEqual(float(row["ci95_high"]), mean + half, delta=1e-5)
             self.assertEqual(row["missing"], "0")
+        # the Python module reads the same trials and finds the same group means
+        trials = memcarlo_results.load_trials(out, as_pandas=False)
+        self.assertEqual(list(trials["id"]), list(range(18)))
+        self.assertEqual(len(memcarlo_results.load_curves(out)[9]), 2)
+        means = memcarlo_results.group_means(trials, ["train.lr", "train.rule"])
+        summary = memcarlo_results.read_summary(os.path.join(report, "summary.csv"))
+        self.assertEqual(len(means), 6)
+        for m in means:
+            row = [r for r in summary if r["train.lr"] == m["train.lr"] and r["train.rule"] == m["train.rule"]]
+            self.assertEqual(len(row), 1, m)
+            self.assertAlmostEqual(row[0]["mean"], m["mean"], delta=1e-6)
+            self.assertAlmostEqual(row[0]["sd"], m["sd"], delta=1e-6)
+        self.assertEqual(memcarlo_results.axes(out)[1], ("train.rule", ["bp", "dfa"]))
         # comparing a campaign with itself: difference 0, Welch interval of 2 (n - 1) = 4
         # degrees of freedom around it; t of 4 degrees of freedom in closed form
         a = 4 * p * (1 - p)
