@@ -75,7 +75,19 @@ double t_quantile(double confidence, double dof) {
 
 std::string axis_value_text(const Axis& axis, std::size_t i) {
   std::string s = to_toml_text(axis.values[i]);
-  if (s.size() >= 2 && (s.front() == '\'' || s.front() == '"')) s = s.substr(1, s.size() - 2);
+  if (s.size() > 2 && (s.front() == '\'' || s.front() == '"')) s = s.substr(1, s.size() - 2);
+  return s;  // an empty string stays '' (visible in a table)
+}
+
+// A value as figures show it: a file path by its name without folder and extension, an empty
+// string as "(default)" (an unset key takes its default). Tables keep the full text.
+std::string display_value(const Axis& axis, std::size_t i) {
+  std::string s = axis_value_text(axis, i);
+  if (s == "''") return "(default)";
+  if (std::holds_alternative<std::string>(axis.values[i]) && s.find('/') != std::string::npos) {
+    s = s.substr(s.rfind('/') + 1);
+    if (const auto dot = s.rfind('.'); dot != std::string::npos && dot > 0) s = s.substr(0, dot);
+  }
   return s;
 }
 
@@ -147,7 +159,7 @@ std::vector<std::size_t> axis_indices(const Campaign& c, const std::vector<std::
 std::string group_label(const Campaign& c, const Summary& s, const GroupStats& g, std::size_t from) {
   std::vector<std::string> parts;
   for (std::size_t j = from; j < s.axes.size(); ++j)
-    parts.push_back(fmt::format("{} = {}", c.axes[s.axes[j]].key, axis_value_text(c.axes[s.axes[j]], g.value_index[j])));
+    parts.push_back(fmt::format("{} = {}", c.axes[s.axes[j]].key, display_value(c.axes[s.axes[j]], g.value_index[j])));
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 
@@ -316,7 +328,7 @@ std::string summary_figure(const CampaignResults& results, const Summary& s) {
       plot.x_scale(PlotScale::log);
   } else {
     std::vector<std::string> names;
-    for (std::size_t i = 0; i < x_axis.values.size(); ++i) names.push_back(axis_value_text(x_axis, i));
+    for (std::size_t i = 0; i < x_axis.values.size(); ++i) names.push_back(display_value(x_axis, i));
     plot.x_categories(names);
   }
   // one series per combination of the other grouping axes, in group order
@@ -354,8 +366,8 @@ std::string summary_heatmap(const CampaignResults& results, const Summary& s) {
   const Axis& ra = c.axes[s.axes[0]];
   const Axis& ca = c.axes[s.axes[1]];
   std::vector<std::string> rows, cols;
-  for (std::size_t i = 0; i < ra.values.size(); ++i) rows.push_back(axis_value_text(ra, i));
-  for (std::size_t i = 0; i < ca.values.size(); ++i) cols.push_back(axis_value_text(ca, i));
+  for (std::size_t i = 0; i < ra.values.size(); ++i) rows.push_back(display_value(ra, i));
+  for (std::size_t i = 0; i < ca.values.size(); ++i) cols.push_back(display_value(ca, i));
   std::vector<std::vector<double>> v(rows.size(), std::vector<double>(cols.size(), kNaN));
   for (const GroupStats& g : s.groups) v[g.value_index[0]][g.value_index[1]] = g.mean;
   return heatmap_svg(fmt::format("{}: mean {}", c.name, s.metric), ra.key, rows, ca.key, cols, v,

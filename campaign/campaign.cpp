@@ -141,8 +141,10 @@ void parse_range(const toml::table& range, KeyKind kind, const std::string& wher
       break;
     }
     const double f = static_cast<double>(i) / static_cast<double>(*count - 1);
-    if (i == *count - 1)
-      numbers.push_back(*to);  // the end point exactly, not as rounded by the steps
+    if (i == 0)
+      numbers.push_back(*from);  // the end points exactly, not as rounded by the steps
+    else if (i == *count - 1)
+      numbers.push_back(*to);
     else if (scale == "linear")
       numbers.push_back(*from + (*to - *from) * f);
     else

@@ -339,7 +339,9 @@ std::string heatmap_svg(const std::string& title, const std::string& row_label,
                         const std::string& value_label) {
   std::size_t row_text = 0;
   for (const auto& r : rows) row_text = std::max(row_text, r.size());
-  const double cell_w = 90, cell_h = 32;
+  std::size_t col_text = 0;
+  for (const auto& c : cols) col_text = std::max(col_text, c.size());
+  const double cell_w = std::max(90.0, 14.0 + 7.0 * static_cast<double>(col_text)), cell_h = 32;
   const double left = 50 + 7.0 * static_cast<double>(row_text), top = 50;
   const double bar = std::max(90.0, 12.0 + 6.6 * static_cast<double>(value_label.size()));
   const double w = left + cell_w * static_cast<double>(cols.size()) + 20 + bar;

@@ -2,7 +2,8 @@
 # The main job on bundled defaults: install dependencies, build, import the public measured
 # data sets, simulate each device model, calibrate models on measured data (and simulate the
 # fitted parameters), train LeNet-5 (backprop) and an MLP (DFA) on MNIST and LeNet-5 on simulated
-# memristor arrays, and print one summary table of the device data.
+# memristor arrays, run a campaign over device variation x update threshold and analyse it, and
+# print one summary table of the device data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -42,6 +43,11 @@ mkdir -p "$out/train"
 "$memcarlo" train --model lenet5 --dataset mnist --epochs 1 --lr 0.02 --set analog.device=memristor \
   --set analog.inference_device=pcm --set analog.inference_times=1,86400,31536000 \
   --out "$out/train/lenet5_memristor_mixed.h5"
+# A Monte Carlo campaign (docs/campaigns.md): the MLP on memristor arrays over device-to-device
+# variation x update threshold, two seeds each, then its analysis (tables and figures).
+"$memcarlo" campaign run configs/campaign/memristor_mnist.toml --out "$out/campaign.h5"
+"$memcarlo" analyze "$out/campaign.h5" --by analog.epsilon,analog.device_config \
+  --out "$out/campaign_analysis"
 echo
 "$memcarlo" summary "$out"/measured/*.h5 "$out"/*.h5 "$out"/calibration/*.h5
 echo

@@ -62,6 +62,11 @@ TEST_CASE("campaign: the documented example expands to a point-major grid, last 
   for (int k = 0; k < 5; ++k)
     CHECK(std::get<double>(c.axes[2].values[k]) == doctest::Approx(std::pow(10.0, -1 + 0.5 * k)).epsilon(1e-14));
   CHECK(std::get<double>(c.axes[2].values[0]) == 0.1);
+  // end points exactly as given, also where pow(10, log10(x)) would round (0.3)
+  const cp::Campaign d = parse("[campaign]\nname = \"e\"\n[[axis]]\nkey = \"train.lr\"\n"
+                               "range = { from = 0.3, to = 3, count = 3, scale = \"log\" }\n");
+  CHECK(std::get<double>(d.axes[0].values[0]) == 0.3);
+  CHECK(std::get<double>(d.axes[0].values[2]) == 3.0);
   CHECK(std::get<double>(c.axes[2].values[4]) == 10.0);
 
   // trial 37 = point 12, replica 1; point 12 = 1*10 + 0*5 + 2 = (1, 0, 2) in radix (2, 2, 5)
