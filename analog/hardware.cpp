@@ -71,12 +71,15 @@ void check_device_file(const toml::table& file, const std::string& origin,
 }
 
 SimulationRequest request_for(const std::string& model, const std::string& preset,
-                              const toml::table* file, const std::string& origin) {
+                              const toml::table* file, const std::string& origin,
+                              const toml::table* overrides = nullptr) {
   SimulationRequest r;
   r.model = model;
   r.preset = preset;
   r.config = file;
   r.config_origin = origin;
+  r.overrides = overrides;
+  r.overrides_origin = "the run's device tables";
   return r;
 }
 
@@ -174,9 +177,27 @@ struct AnalogHardware::Models {
   std::optional<PcmDriftModel> inference;  // the inference chip
 };
 
-AnalogHardware::AnalogHardware(const AnalogConfig& config, std::uint64_t seed)
+std::vector<std::string> device_models(const AnalogConfig& config) {
+  if (config.device == "memristor") return {"memristor"};
+  if (config.device == "lut") return {"lut"};
+  if (config.device == "pcm") return {"pcm-crystallization", "pcm-drift"};
+  return {};
+}
+
+AnalogHardware::AnalogHardware(const AnalogConfig& config, std::uint64_t seed,
+                               const toml::table* device_tables)
     : config_(config), models_(std::make_unique<Models>()) {
   validate(config_);
+  if (device_tables) {
+    const auto read = device_models(config_);
+    for (const auto& [model, node] : *device_tables)
+      MC_VALIDATE(std::find(read.begin(), read.end(), model.str()) != read.end(),
+                  "[{}] is set, but analog.device = {} reads {}", model.str(), config_.device,
+                  read.empty() ? std::string("no device table")
+                               : fmt::format("[{}]", fmt::join(read, "] and [")));
+  }
+  if (device_tables) device_tables_ = *device_tables;
+  const toml::table* ov = device_tables;
   periphery_ = periphery_of(config_);
   update_.rule = parse_update_rule(config_.update);
   update_.max_pulses = config_.max_pulses;
@@ -189,10 +210,10 @@ AnalogHardware::AnalogHardware(const AnalogConfig& config, std::uint64_t seed)
   if (d == "memristor") {
     if (file) check_device_file(*file, origin, {"memristor"}, d);
     models_->memristor.emplace(
-        resolve_memristor(request_for("memristor", config_.preset, table, origin)).device);
+        resolve_memristor(request_for("memristor", config_.preset, table, origin, ov)).device);
   } else if (d == "lut") {
     check_device_file(*file, origin, {"lut"}, d);
-    const LutDeviceConfig lut = resolve_lut(request_for("lut", "", table, origin));
+    const LutDeviceConfig lut = resolve_lut(request_for("lut", "", table, origin, ov));
     MC_VALIDATE(!lut.potentiation_table.empty() && !lut.depression_table.empty(),
                 "analog.device_config = {}: [lut] needs potentiation_table and depression_table",
                 origin);
@@ -200,8 +221,8 @@ AnalogHardware::AnalogHardware(const AnalogConfig& config, std::uint64_t seed)
   } else if (d == "pcm") {
     if (file) check_device_file(*file, origin, {"pcm-crystallization", "pcm-drift"}, d);
     const auto crystal = resolve_pcm_crystallization(
-        request_for("pcm-crystallization", config_.preset, table, origin));
-    models_->pcm_drift.emplace(resolve_pcm_drift(request_for("pcm-drift", "", table, origin)));
+        request_for("pcm-crystallization", config_.preset, table, origin, ov));
+    models_->pcm_drift.emplace(resolve_pcm_drift(request_for("pcm-drift", "", table, origin, ov)));
     PcmLibrarySampling sampling;
     sampling.devices = config_.pcm_devices;
     sampling.cycles = config_.pcm_cycles;
@@ -229,7 +250,12 @@ const PcmDriftModel* AnalogHardware::inference_model() const {
   return models_->inference ? &*models_->inference : nullptr;
 }
 
-std::string AnalogHardware::config_toml() const { return "[analog]\n" + to_toml(config_); }
+std::string AnalogHardware::config_toml() const {
+  std::string out = "[analog]\n" + to_toml(config_);
+  for (const auto& [model, node] : device_tables_)
+    out += fmt::format("[{}]\n{}", model.str(), flat_table_toml(*node.as_table()));
+  return out;
+}
 
 std::vector<std::size_t> AnalogHardware::analog_layers(training::Network& net) const {
   std::vector<std::size_t> out;

@@ -99,12 +99,20 @@ void validate(const AnalogConfig& config);
 // Whether a run with this config needs hardware at all (a device, or an inference chip).
 bool uses_hardware(const AnalogConfig& config);
 
+// The device models whose tables analog.device reads (memristor: memristor; lut: lut; pcm:
+// pcm-crystallization and pcm-drift; otherwise none).
+std::vector<std::string> device_models(const AnalogConfig& config);
+
 // The hardware of a run: built once (device models read and checked, the PCM step table
 // generated), shared read-only by every replica.
 class AnalogHardware final : public training::Hardware {
  public:
-  // `seed` is the run's master seed (the PCM step table is drawn from it).
-  AnalogHardware(const AnalogConfig& config, std::uint64_t seed);
+  // `seed` is the run's master seed (the PCM step table is drawn from it). `device_tables`
+  // holds the run's own device keys by model ([memristor], [lut], [pcm-crystallization],
+  // [pcm-drift]), applied over analog.device_config; a table the device does not read is an
+  // error.
+  AnalogHardware(const AnalogConfig& config, std::uint64_t seed,
+                 const toml::table* device_tables = nullptr);
   ~AnalogHardware() override;
 
   std::unique_ptr<training::ReplicaHardware> attach(training::Network& net, std::uint64_t seed,
@@ -129,6 +137,7 @@ class AnalogHardware final : public training::Hardware {
  private:
   struct Models;
   AnalogConfig config_;
+  toml::table device_tables_;  // the run's own device keys, echoed by config_toml()
   PeripheryConfig periphery_;
   UpdateConfig update_;
   std::vector<double> inference_times_;

@@ -28,6 +28,7 @@
 #include "analog/hardware.hpp"
 #include "campaign/analysis.hpp"
 #include "campaign/campaign.hpp"
+#include "campaign/run_config.hpp"
 #include "campaign/runner.hpp"
 #include "training/model.hpp"
 #include "training/trainer.hpp"
@@ -142,6 +143,9 @@ std::string train_help() {
     out += fmt::format("  {:<16} {:>4}  default {:<10} {}\n", p.key, p.unit.empty() ? "-" : p.unit,
                        p.default_value.empty() || p.default_value == "\"\"" ? "''" : p.default_value,
                        p.doc);
+  out += "\nThe devices' own keys (RUN.toml tables [memristor], [lut], [pcm-crystallization],\n"
+         "[pcm-drift], or --set memristor.key=value) apply over analog.device_config; the keys,\n"
+         "units and defaults are those of `memcarlo device simulate --help`.\n";
   out += "\nReplica i uses the random streams of (seed, i) and runs on one thread: the results do\n"
          "not depend on --threads. The results HDF5 holds per-epoch curves, final accuracies,\n"
          "throughput, the echoed config and model, the final weights, and with analog devices the\n"
@@ -151,29 +155,35 @@ std::string train_help() {
   return out;
 }
 
-// `--set` of `memcarlo train`: `analog.key=value` sets a key of the [analog] table, `key=value`
+// `--set` of `memcarlo train`: `analog.key=value` sets a key of the [analog] table,
+// `memristor.key=value` (or another device model's) one of the run's device keys, `key=value`
 // and `train.key=value` one of [train].
-void apply_train_assignment(mc::training::TrainConfig& train, mc::analog::AnalogConfig& analog,
-                            const std::string& assignment) {
+void apply_train_assignment(mc::campaign::RunConfig& run, const std::string& assignment) {
   const std::string origin = fmt::format("--set {}", assignment);
   const auto eq = assignment.find('=');
   MC_VALIDATE(eq != std::string::npos && eq > 0, "{}: expected key=value", origin);
   std::string key = assignment.substr(0, eq);
   const std::string value = assignment.substr(eq + 1);
+  if (key.find('.') == std::string::npos) key = "train." + key;
+  const std::string table = key.substr(0, key.find('.'));
+  const std::string name = key.substr(key.find('.') + 1);
   // String keys take unquoted text as it is (inference_times=1, layers=3); quoted text and
   // other keys are parsed as a TOML value.
   const bool quoted = value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
                       value.back() == value.front();
-  auto set = [&](auto& config, const std::string& name) {
+  auto set = [&](auto& config) {
     if (quoted)
       mc::apply_table(config, mc::parse_assignment(name + "=" + value), origin);
     else
       mc::set_param_from_text(config, name, value, origin);
   };
-  if (key.rfind("analog.", 0) == 0) {
-    set(analog, key.substr(7));
-  } else {
-    set(train, key.rfind("train.", 0) == 0 ? key.substr(6) : key);
+  if (table == "analog") {
+    set(run.analog);
+  } else if (table == "train") {
+    set(run.train);
+  } else {  // a device model's key, or an error naming the table
+    const toml::table parsed = mc::parse_assignment(name + "=" + value);
+    mc::campaign::set_run_key(run, key, *parsed.get(name), origin);
   }
 }
 
@@ -493,39 +503,29 @@ int main(int argc, char** argv) {
     }
     if (*train_cmd) {
       namespace tr = mc::training;
-      tr::TrainConfig config;
-      mc::analog::AnalogConfig analog;
+      mc::campaign::RunConfig run;
       if (!print_model.empty()) {
         fmt::print("{}", tr::builtin_model_toml(print_model, {800, 800}, "tanh"));
         return 0;
       }
-      if (!train_config.empty()) {
-        const toml::table file = mc::load_toml_file(train_config);
-        for (const auto& [key, node] : file)
-          MC_VALIDATE((key.str() == "train" || key.str() == "analog") && node.is_table(),
-                      "{}: unexpected key '{}' (the run's keys belong in a [train] or [analog] "
-                      "table)",
-                      train_config, key.str());
-        if (const auto* t = file["train"].as_table())
-          mc::apply_table(config, *t, train_config + " [train]");
-        if (const auto* t = file["analog"].as_table())
-          mc::apply_table(analog, *t, train_config + " [analog]");
-      }
+      if (!train_config.empty())
+        mc::campaign::apply_run_tables(run, mc::load_toml_file(train_config), train_config);
       for (std::size_t i = 0; i < train_flags.size(); ++i)
         if (!train_flag_values[i].empty())
-          mc::set_param_from_text(config, train_flags[i].first, train_flag_values[i],
+          mc::set_param_from_text(run.train, train_flags[i].first, train_flag_values[i],
                                   "--" + train_flags[i].first);
-      for (const auto& a : train_sets) apply_train_assignment(config, analog, a);
+      for (const auto& a : train_sets) apply_train_assignment(run, a);
       MC_VALIDATE(!train_out.empty(), "train needs --out FILE.h5 for the results");
-      tr::validate(config);
-      mc::analog::validate(analog);
+      mc::campaign::validate(run);
+      const tr::TrainConfig& config = run.train;
+      const mc::analog::AnalogConfig& analog = run.analog;
       mc::h5::check_output_path(train_out);  // before the work, not after it
       tr::TrainOptions options;
       options.show_progress = !train_quiet;
       std::unique_ptr<mc::analog::AnalogHardware> hardware;
       if (mc::analog::uses_hardware(analog)) {
         hardware = std::make_unique<mc::analog::AnalogHardware>(
-            analog, static_cast<std::uint64_t>(config.seed));
+            analog, static_cast<std::uint64_t>(config.seed), run.devices.empty() ? nullptr : &run.devices);
         options.hardware = hardware.get();
       }
       const auto result = tr::run_training(config, options);

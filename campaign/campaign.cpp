@@ -219,8 +219,10 @@ Axis parse_axis(const toml::table& t, std::size_t index, const Campaign& c,
   if (kind == KeyKind::unknown_table || kind == KeyKind::unknown_key) {
     errors.push_back(fmt::format("{}: unknown key: {}", where,
                                  kind == KeyKind::unknown_table
-                                     ? "use TABLE.KEY with TABLE train or analog"
-                                     : "see `memcarlo train --help` for the keys of a run"));
+                                     ? "use TABLE.KEY with TABLE train, analog or a device model "
+                                       "(memristor, lut, pcm-crystallization, pcm-drift)"
+                                     : "see `memcarlo train --help` and `memcarlo device "
+                                       "simulate --help` for the keys"));
     return axis;
   }
   if (campaign_owned(axis.key)) {
@@ -296,9 +298,12 @@ void parse_base(const toml::table& file, Campaign& c, std::vector<std::string>& 
   }
   for (const auto& [name, node] : *base->as_table()) {
     const auto* table = node.as_table();
-    if (!table || (name.str() != "train" && name.str() != "analog")) {
+    const bool device = std::find(std::begin(kDeviceTables), std::end(kDeviceTables), name.str()) !=
+                        std::end(kDeviceTables);
+    if (!table || (name.str() != "train" && name.str() != "analog" && !device)) {
       errors.push_back(fmt::format(
-          "unexpected key 'base.{}' (the base run's keys belong in [base.train] or [base.analog])",
+          "unexpected key 'base.{}' (the base run's keys belong in [base.train], [base.analog] or "
+          "a device model's table such as [base.memristor])",
           name.str()));
       continue;
     }
@@ -357,28 +362,7 @@ std::uint64_t fnv1a(std::string_view text, std::uint64_t h = 0xcbf29ce484222325U
 
 }  // namespace
 
-std::string to_toml_text(const Value& value) {
-  return std::visit(
-      [](const auto& v) -> std::string {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, bool>) {
-          return v ? "true" : "false";
-        } else if constexpr (std::is_same_v<T, double>) {
-          // Shortest text that reads back to the same double; always with a '.' or exponent so it
-          // stays a TOML float.
-          std::string s = fmt::format("{}", v);
-          if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
-          return s;
-        } else if constexpr (std::is_same_v<T, std::int64_t>) {
-          return fmt::format("{}", v);
-        } else {
-          std::ostringstream out;
-          out << toml::value<std::string>(v);
-          return out.str();
-        }
-      },
-      value);
-}
+std::string to_toml_text(const Value& value) { return toml_value_text(*to_node(value)); }
 
 std::int64_t Campaign::points() const {
   if (axes.empty()) return 1;

@@ -2,8 +2,10 @@
 // trials (point, replica). The file format is a contract (docs/campaigns.md):
 //
 //   [campaign]  name, seed, replicas, combine ("product" or "zip")
-//   [base.train], [base.analog]   exactly a RUN.toml's tables (save_weights defaults to false)
-//   [[axis]]    key = "table.key" and one of
+//   [base.train], [base.analog], [base.memristor] ...   exactly a RUN.toml's tables
+//               (save_weights defaults to false)
+//   [[axis]]    key = "table.key" (train., analog. or a device model's: memristor.sigma_area)
+//               and one of
 //               values = [...]
 //               range  = { from, to, count, scale = "linear" | "log" }
 //               random = { distribution = "uniform" | "log-uniform" | "normal",

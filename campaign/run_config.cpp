@@ -3,30 +3,61 @@
 #include <type_traits>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <sstream>
 
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "physics/simulate.hpp"
 
 namespace memcarlo::campaign {
 
 namespace {
 
-template <class Config>
-KeyKind kind_in(Config config, std::string_view key) {
-  KeyKind kind = KeyKind::unknown_key;
-  config.visit([&](const ParamInfo& info, const auto& member) {
-    if (info.key != key) return;
-    using T = std::decay_t<decltype(member)>;
-    if constexpr (std::is_same_v<T, bool>)
-      kind = KeyKind::boolean;
-    else if constexpr (std::is_same_v<T, std::int64_t>)
-      kind = KeyKind::integer;
-    else if constexpr (std::is_same_v<T, double>)
-      kind = KeyKind::number;
-    else
-      kind = KeyKind::string;
-  });
-  return kind;
+KeyKind kind_of(ParamType type) {
+  switch (type) {
+    case ParamType::boolean: return KeyKind::boolean;
+    case ParamType::integer: return KeyKind::integer;
+    case ParamType::number: return KeyKind::number;
+    case ParamType::string: return KeyKind::string;
+    default: return KeyKind::unknown_key;
+  }
+}
+
+bool is_device_table(std::string_view name) {
+  return std::find(std::begin(kDeviceTables), std::end(kDeviceTables), name) != std::end(kDeviceTables);
+}
+
+// A device key's value, checked against the model's type (an integer for a number key becomes
+// a float, as the model's own TOML reader would take it).
+void set_device_key(RunConfig& run, std::string_view model, std::string_view key,
+                    const toml::node& value, std::string_view origin) {
+  const ParamType type = model_param_type(model, key);
+  MC_VALIDATE(type != ParamType::none, "{}: unknown key '{}' of model {} (see `memcarlo device "
+              "simulate --help`)", origin, key, model);
+  auto* table = run.devices[model].as_table();
+  if (!table) {
+    run.devices.insert_or_assign(model, toml::table{});
+    table = run.devices[model].as_table();
+  }
+  if (type == ParamType::number) {
+    if (auto v = value.value_exact<std::int64_t>()) {
+      table->insert_or_assign(key, static_cast<double>(*v));
+      return;
+    }
+  }
+  const bool ok = (type == ParamType::number && value.is_floating_point()) ||
+                  (type == ParamType::integer && value.is_integer()) ||
+                  (type == ParamType::boolean && value.is_boolean()) ||
+                  (type == ParamType::string && value.is_string());
+  MC_VALIDATE(ok, "{}: key '{}' of model {} needs {}", origin, key, model,
+              type == ParamType::number    ? "a number"
+              : type == ParamType::integer ? "an integer"
+              : type == ParamType::boolean ? "true or false"
+                                           : "a string");
+  value.visit([&](const auto& v) { table->insert_or_assign(key, v); });
 }
 
 // Splits "table.key"; an undotted key is an error (a campaign names the table explicitly).
@@ -40,8 +71,9 @@ std::pair<std::string_view, std::string_view> split_key(std::string_view dotted_
 
 KeyKind key_kind(const RunConfig& run, std::string_view dotted_key) {
   const auto [table, key] = split_key(dotted_key);
-  if (table == "train") return kind_in(run.train, key);
-  if (table == "analog") return kind_in(run.analog, key);
+  if (table == "train") return kind_of(param_type(run.train, key));
+  if (table == "analog") return kind_of(param_type(run.analog, key));
+  if (is_device_table(table)) return kind_of(model_param_type(table, key));
   return KeyKind::unknown_table;
 }
 
@@ -50,30 +82,50 @@ void set_run_key(RunConfig& run, std::string_view dotted_key, const toml::node& 
   const auto [table, key] = split_key(dotted_key);
   if (table == "train") return set_param(run.train, key, value, origin);
   if (table == "analog") return set_param(run.analog, key, value, origin);
-  throw InputError(fmt::format("{}: key '{}' is not TABLE.KEY of a run's table [train] or [analog]",
+  if (is_device_table(table)) return set_device_key(run, table, key, value, origin);
+  throw InputError(fmt::format("{}: key '{}' is not TABLE.KEY of a run's table: [train], [analog] "
+                               "or a device model's ([memristor], [lut], [pcm-crystallization], "
+                               "[pcm-drift])",
                                origin, dotted_key));
 }
 
 void apply_run_tables(RunConfig& run, const toml::table& tables, std::string_view origin) {
   for (const auto& [name, node] : tables) {
     const auto* table = node.as_table();
-    MC_VALIDATE(table && (name.str() == "train" || name.str() == "analog"),
-                "{}: unexpected key '{}' (the run's keys belong in a [train] or [analog] table)",
+    MC_VALIDATE(table && (name.str() == "train" || name.str() == "analog" || is_device_table(name.str())),
+                "{}: unexpected key '{}' (the run's keys belong in a [train] or [analog] table, or a "
+                "device model's: [memristor], [lut], [pcm-crystallization], [pcm-drift])",
                 origin, name.str());
-    if (name.str() == "train")
-      apply_table(run.train, *table, fmt::format("{} [train]", origin));
-    else
-      apply_table(run.analog, *table, fmt::format("{} [analog]", origin));
+    const std::string where = fmt::format("{} [{}]", origin, name.str());
+    if (name.str() == "train") {
+      apply_table(run.train, *table, where);
+    } else if (name.str() == "analog") {
+      apply_table(run.analog, *table, where);
+    } else {
+      for (const auto& [key, value] : *table) {
+        MC_VALIDATE(!value.is_table() && !value.is_array(), "{}: unexpected table or array '{}'",
+                    where, key.str());
+        set_device_key(run, name.str(), key.str(), value, where);
+      }
+    }
   }
 }
 
 void validate(const RunConfig& run) {
   training::validate(run.train);
   analog::validate(run.analog);
+  const auto read = analog::device_models(run.analog);
+  for (const auto& [model, node] : run.devices)
+    MC_VALIDATE(std::find(read.begin(), read.end(), model.str()) != read.end(),
+                "[{}] keys are set, but analog.device = {} reads {}", model.str(), run.analog.device,
+                read.empty() ? std::string("no device table") : fmt::format("[{}]", fmt::join(read, "] and [")));
 }
 
 std::string run_toml(const RunConfig& run) {
-  return "[train]\n" + to_toml(run.train) + "[analog]\n" + to_toml(run.analog);
+  std::string out = "[train]\n" + to_toml(run.train) + "[analog]\n" + to_toml(run.analog);
+  for (const auto& [model, node] : run.devices)
+    out += fmt::format("[{}]\n{}", model.str(), flat_table_toml(*node.as_table()));
+  return out;
 }
 
 }  // namespace memcarlo::campaign

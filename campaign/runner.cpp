@@ -115,7 +115,8 @@ Outcome run_trial(const Campaign& c, const Trial& t, const std::map<std::string,
     std::unique_ptr<analog::AnalogHardware> hardware;
     if (analog::uses_hardware(run.analog)) {
       hardware = std::make_unique<analog::AnalogHardware>(
-          run.analog, static_cast<std::uint64_t>(run.train.seed));
+          run.analog, static_cast<std::uint64_t>(run.train.seed),
+          run.devices.empty() ? nullptr : &run.devices);
       options.hardware = hardware.get();
     }
     training::TrainResult result = training::run_training(run.train, options);
@@ -397,7 +398,8 @@ std::string dry_run(const Campaign& c, Shard shard, int threads, bool probe) {
   if (analog::uses_hardware(p.analog)) {
     p.analog.inference_device = "none";
     if (analog::uses_hardware(p.analog)) {
-      hardware = std::make_unique<analog::AnalogHardware>(p.analog, static_cast<std::uint64_t>(p.train.seed));
+      hardware = std::make_unique<analog::AnalogHardware>(
+          p.analog, static_cast<std::uint64_t>(p.train.seed), p.devices.empty() ? nullptr : &p.devices);
       options.hardware = hardware.get();
     }
   }

@@ -21,6 +21,23 @@ toml::table load_toml_file(const std::string& path) {
   }
 }
 
+std::string toml_value_text(const toml::node& value) {
+  if (auto d = value.value_exact<double>()) {
+    std::string s = fmt::format("{}", *d);
+    if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // inf and nan hold an 'n'
+    return s;
+  }
+  std::ostringstream out;
+  value.visit([&](const auto& v) { out << v; });
+  return out.str();
+}
+
+std::string flat_table_toml(const toml::table& table) {
+  std::string out;
+  for (const auto& [key, node] : table) out += fmt::format("{} = {}\n", key.str(), toml_value_text(node));
+  return out;
+}
+
 toml::table parse_assignment(std::string_view assignment) {
   const auto eq = assignment.find('=');
   MC_VALIDATE(eq != std::string_view::npos && eq > 0,

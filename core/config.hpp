@@ -46,6 +46,14 @@ std::vector<double> parse_number_list(const std::string& text, std::string_view 
 // Reads a TOML file; errors name the file, line and column.
 toml::table load_toml_file(const std::string& path);
 
+// A TOML value as text: floats in the shortest form that reads back to the same double (0.3,
+// not toml++'s 0.29999999999999999) and always with '.' or an exponent, so they stay floats;
+// strings quoted and escaped as toml++ writes them.
+std::string toml_value_text(const toml::node& value);
+
+// A flat table (keys and values, no subtables) as TOML lines, in toml++'s key order.
+std::string flat_table_toml(const toml::table& table);
+
 // Parses the value part of a `key=value` override as a TOML value (so numbers, booleans and
 // quoted strings work); a bare word is taken as a string.
 toml::table parse_assignment(std::string_view assignment);
@@ -113,6 +121,27 @@ std::vector<ParamDescription> describe_params(Config config) {
                    std::string(info.doc)});
   });
   return out;
+}
+
+// The type of a config's key (none: the config has no such key).
+enum class ParamType { none, boolean, integer, number, string };
+
+template <class Config>
+ParamType param_type(Config config, std::string_view key) {
+  ParamType type = ParamType::none;
+  config.visit([&](const ParamInfo& info, const auto& member) {
+    if (info.key != key) return;
+    using T = std::decay_t<decltype(member)>;
+    if constexpr (std::is_same_v<T, bool>)
+      type = ParamType::boolean;
+    else if constexpr (std::is_same_v<T, std::int64_t>)
+      type = ParamType::integer;
+    else if constexpr (std::is_same_v<T, double>)
+      type = ParamType::number;
+    else
+      type = ParamType::string;
+  });
+  return type;
 }
 
 // Sets one parameter; unknown keys and wrong types throw InputError naming `origin`.

@@ -75,6 +75,22 @@ void configure(Config& config, const SimulationRequest& r) {
     apply_table(config, flat, r.config_origin);
     if (own) apply_table(config, *own, fmt::format("{} [{}]", r.config_origin, r.model));
   }
+  if (r.overrides) {
+    for (const auto& [key, node] : *r.overrides) {
+      const auto* table = node.as_table();
+      MC_VALIDATE(table && is_model_name(key.str()), "{}: '{}' is not a table of a device model",
+                  r.overrides_origin, key.str());
+      const std::string origin = fmt::format("{} [{}]", r.overrides_origin, key.str());
+      if (key.str() == r.model) {
+        apply_table(config, *table, origin);
+      } else {
+        const auto keys = model_keys(key.str());
+        for (const auto& [k, v] : *table)
+          MC_VALIDATE(std::find(keys.begin(), keys.end(), k.str()) != keys.end(),
+                      "{}: unknown key '{}'", origin, k.str());
+      }
+    }
+  }
   for (const auto& a : r.assignments) apply_assignment(config, a);
 }
 
@@ -388,6 +404,14 @@ MeasurementFile simulate_measurements(const SimulationRequest& r) {
   if (r.model == "pcm-crystallization") return simulate_pcm_crystallization(r, preset);
   if (r.model == "memristor") return simulate_memristor(r, preset);
   return simulate_lut(r, preset);
+}
+
+ParamType model_param_type(std::string_view model, std::string_view key) {
+  if (model == "memristor") return param_type(MemristorSimulation{}, key);
+  if (model == "pcm-crystallization") return param_type(CrystallizationSimulation{}, key);
+  if (model == "pcm-drift") return param_type(DriftSimulation{}, key);
+  if (model == "lut") return param_type(LutSimulation{}, key);
+  return ParamType::none;
 }
 
 MemristorSetup resolve_memristor(const SimulationRequest& r) {

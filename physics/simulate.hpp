@@ -28,6 +28,10 @@ struct SimulationModelInfo {
 
 std::vector<SimulationModelInfo> simulation_models();
 
+// The type of a key of a model (its device's or its protocol's); ParamType::none when the
+// model has no such key or there is no such model.
+ParamType model_param_type(std::string_view model, std::string_view key);
+
 struct SimulationRequest {
   std::string model;
   std::int64_t devices = 0;
@@ -35,6 +39,11 @@ struct SimulationRequest {
   std::string preset;                    // "" = the model's default preset
   const toml::table* config = nullptr;   // parsed --config file, if any
   std::string config_origin;             // its file name, for error messages
+  // Tables named by model ([memristor], ...), applied after the config file and before the
+  // assignments (a run's own device keys over its device_config file); tables of other
+  // models are checked against their own keys.
+  const toml::table* overrides = nullptr;
+  std::string overrides_origin;
   std::vector<std::string> assignments;  // --set key=value, applied last
   bool show_progress = true;
 };

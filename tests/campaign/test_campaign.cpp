@@ -284,3 +284,59 @@ range = { from = 0.1, to = 1, count = 1000 }
         std::string::npos);
   CHECK(error_of("name = \"x\"\n").find("needs a [campaign] table") != std::string::npos);
 }
+
+TEST_CASE("campaign: axes and the base reach the device models' own keys") {
+  const cp::Campaign c = parse(R"(
+[campaign]
+name = "devices"
+[base.analog]
+device = "memristor"
+[base.memristor]
+sigma_c2c = 0
+[[axis]]
+key = "memristor.sigma_area"
+values = [0, 0.1]
+[[axis]]
+key = "memristor.pulses_per_cycle"
+values = [16, 32]
+)");
+  CHECK(c.points() == 4);
+  const cp::RunConfig run = cp::resolve(c, cp::trial(c, 3));
+  const auto* m = run.devices["memristor"].as_table();
+  REQUIRE(m);
+  CHECK((*m)["sigma_area"].value<double>() == 0.1);
+  CHECK((*m)["sigma_c2c"].value<double>() == 0.0);  // an integer given for a number key
+  CHECK((*m)["sigma_c2c"].is_floating_point());
+  CHECK((*m)["pulses_per_cycle"].value<std::int64_t>() == 32);
+  CHECK(cp::run_toml(run).find("[memristor]") != std::string::npos);
+  // the hash sees the device keys
+  std::string other = c.text;
+  other.replace(other.find("sigma_c2c = 0"), 13, "sigma_c2c = 0.01");
+  CHECK(cp::config_hash(parse(other)) != cp::config_hash(c));
+  // errors: a key the model lacks, a wrong type, a table the device does not read
+  const std::string e = error_of(R"(
+[campaign]
+name = "bad devices"
+[base.pcm-drift]
+nu = 1
+[[axis]]
+key = "memristor.sigma"
+values = [1]
+[[axis]]
+key = "memristor.pulses_per_cycle"
+values = [1.5]
+)");
+  INFO(e);
+  CHECK(e.find("[base.pcm-drift]: unknown key 'nu' of model pcm-drift") != std::string::npos);
+  CHECK(e.find("axis 1 (memristor.sigma): unknown key") != std::string::npos);
+  CHECK(e.find("axis 2 (memristor.pulses_per_cycle): value 1: 1.5 is not an integer") != std::string::npos);
+  const std::string unused = error_of(R"(
+[campaign]
+name = "unused"
+[[axis]]
+key = "memristor.sigma_area"
+values = [0.1]
+)");
+  CHECK(unused.find("[memristor] keys are set, but analog.device = none reads no device table") !=
+        std::string::npos);
+}

@@ -237,3 +237,22 @@ TEST_CASE("load_toml_file reads a file and reports missing and malformed files")
   CHECK(contains(dup_msg, dup));
   CHECK(contains(dup_msg, "line 2"));
 }
+
+TEST_CASE("toml_value_text writes floats shortest and still as floats, and reads back") {
+  for (double v : {0.3, 1.0, 1e-5, 2.5e20, -0.1, 0.1 + 0.2}) {
+    const std::string text = toml_value_text(toml::value<double>(v));
+    const auto back = toml::parse("x = " + text)["x"].value_exact<double>();
+    REQUIRE(back);
+    CHECK(*back == v);  // bit for bit
+  }
+  CHECK(toml_value_text(toml::value<double>(0.3)) == "0.3");
+  CHECK(toml_value_text(toml::value<double>(1.0)) == "1.0");
+  CHECK(toml_value_text(toml::value<std::int64_t>(3)) == "3");
+  CHECK(toml_value_text(toml::value<bool>(true)) == "true");
+  const std::string quoted = toml_value_text(toml::value<std::string>("a 'b' \"c\""));
+  CHECK(toml::parse("x = " + quoted)["x"].value<std::string>() == "a 'b' \"c\"");
+  toml::table t;
+  t.insert("sigma", 0.3);
+  t.insert("n", 4);
+  CHECK(flat_table_toml(t) == "n = 4\nsigma = 0.3\n");
+}

@@ -267,6 +267,27 @@ class Campaign(unittest.TestCase):
         self.assert_fails(["analyze", out, "--by", "train.epochs"], "has no axis 'train.epochs'")
         self.assert_fails(["analyze", out, "--metric", "pulses"], "--metric pulses: no completed trial")
 
+    def test_device_keys_of_a_run(self):
+        # a RUN.toml [memristor] table and --set memristor.KEY act alike, over the preset, and
+        # change the result; the results file echoes them
+        base = ["train", "--model", "mlp", "--widths", "16", "--dataset", "mnist", "--epochs", "1",
+                "--set", "train_samples=1000", "--set", "test_samples=300", "--quiet",
+                "--set", "analog.device=memristor"]
+        runs = {}
+        for name, extra in (("default", []),
+                            ("set", ["--set", "memristor.sigma_read=0.3"]),
+                            ("file", ["--config", self.write("run.toml", "[memristor]\nsigma_read = 0.3\n")])):
+            out = self.path(f"{name}.h5")
+            r = run(base + extra + ["--out", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with h5py.File(out) as f:
+                runs[name] = (f["replicas/000/test_loss"][()], f.attrs["config"])
+        np.testing.assert_array_equal(runs["set"][0], runs["file"][0])
+        self.assertFalse(np.array_equal(runs["set"][0], runs["default"][0]))
+        self.assertIn("[memristor]\nsigma_read = 0.3", runs["set"][1])
+        self.assert_fails(base + ["--set", "memristor.sigma=1", "--out", self.path("x.h5")],
+                          "unknown key 'sigma' of model memristor", absent=[self.path("x.h5")])
+
     def test_dry_run_lists_points_and_estimates(self):
         r = run(["campaign", "run", self.campaign, "--dry-run"])
         self.assertEqual(r.returncode, 0, r.stderr)
