@@ -45,9 +45,10 @@ mkdir -p "$out/train"
   --out "$out/train/lenet5_memristor_mixed.h5"
 # A Monte Carlo campaign (docs/campaigns.md): the MLP on memristor arrays over device-to-device
 # variation x update threshold, two seeds each, then its analysis (tables and figures).
-"$memcarlo" campaign run configs/campaign/memristor_mnist.toml --out "$out/campaign.h5"
-"$memcarlo" analyze "$out/campaign.h5" --by analog.epsilon,analog.device_config \
-  --out "$out/campaign_analysis"
+mkdir -p "$out/campaign"
+"$memcarlo" campaign run configs/campaign/memristor_mnist.toml --out "$out/campaign/campaign.h5"
+"$memcarlo" analyze "$out/campaign/campaign.h5" --by analog.epsilon,analog.device_config \
+  --out "$out/campaign/analysis"
 echo
 "$memcarlo" summary "$out"/measured/*.h5 "$out"/*.h5 "$out"/calibration/*.h5
 echo
