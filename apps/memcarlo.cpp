@@ -18,6 +18,7 @@
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/files.hpp"
+#include "core/mpi.hpp"
 #include "core/parallel.hpp"
 #include "core/version.hpp"
 #include "data/hdf5.hpp"
@@ -314,14 +315,19 @@ int main(int argc, char** argv) {
   campaign_run_cmd->add_option("--shard", shard_text,
                                "run the slice I/N of the trials (id % N == I), e.g. one job of an array")
       ->capture_default_str();
-  campaign_run_cmd->add_option("--threads", threads, "OpenMP threads (trials run one per thread)")
+  campaign_run_cmd->add_option("--threads", threads,
+                               "OpenMP threads (trials run one per thread); under mpirun, trials "
+                               "at once per rank (default 1)")
       ->check(CLI::Range(0, 1024));
   campaign_run_cmd->add_flag("--quiet", campaign_quiet, "no progress output");
   campaign_run_cmd->footer(
       "\nA trial is (point, replica): the base run with one value of every axis, trained\n"
       "single-threaded with replica r's seed (common to every point). Same campaign, same\n"
-      "results, whatever --threads and --shard. A killed run leaves the results file as of its\n"
-      "last finished trial; run again with --resume. See docs/campaigns.md.\n");
+      "results, whatever --threads, --shard and MPI ranks. A killed run leaves the results file\n"
+      "as of its last finished trial; run again with --resume.\n"
+      "MPI (a build with -DMEMCARLO_MPI=ON): `mpirun -np K memcarlo campaign run C.toml --out R.h5`\n"
+      "spreads the trials over K ranks, handed out one at a time by rank 0, which alone writes\n"
+      "the file. See docs/campaigns.md.\n");
 
   auto* campaign_merge_cmd = campaign_cmd->add_subcommand(
       "merge", "Join the results files of a campaign's shards into one");
@@ -361,7 +367,12 @@ int main(int argc, char** argv) {
   }
 
   mc::h5::remove_partial_output_on_signal();
+  std::optional<mc::mpi::Session> mpi_session;  // finalized after the error is printed
   try {
+    MC_VALIDATE(mc::mpi::launched_size() == 1 || *campaign_run_cmd,
+                "started by an MPI launcher with {} processes: only `memcarlo campaign run` "
+                "spreads over MPI ranks; start other commands directly",
+                mc::mpi::launched_size());
     mc::set_threads(threads);
     if (*import_cmd) return run_import(from, out_dir);
     if (*summary_cmd) {
@@ -420,21 +431,24 @@ int main(int argc, char** argv) {
       }
       const cp::CampaignResults results = cp::read_results(analyze_file);
       const cp::Summary summary = cp::summarize(results, by, analyze_metric);
+      // --compare: the other campaign grouped by the same axes (by key)
       std::optional<cp::CampaignResults> other;
-      std::string comparison;
+      std::optional<cp::Summary> other_summary;
       if (!analyze_compare.empty()) {
         other = cp::read_results(analyze_compare);
         std::vector<std::string> keys;
         for (std::size_t k : summary.axes) keys.push_back(results.campaign.axes[k].key);
-        const cp::Summary other_summary =
+        other_summary =
             cp::summarize(*other, keys.empty() ? std::vector<std::string>{"none"} : keys, analyze_metric);
-        comparison = cp::compare_table(results, summary, *other, other_summary, cp::TableFormat::text);
       }
+      const auto comparison = [&](cp::TableFormat format) {
+        return cp::compare_table(results, summary, *other, *other_summary, format);
+      };
       fmt::print("{} ({}): {} of {} trials in the file; {} by {}\n", results.campaign.name,
                  analyze_file, results.trials.size(), results.campaign.trials(), analyze_metric,
                  summary.axes.empty() ? std::string("(one group)") : analyze_by.empty() ? "every axis" : analyze_by);
       fmt::print("{}", cp::format_table(results, summary, cp::TableFormat::text));
-      if (!comparison.empty()) fmt::print("\ncompared with {} (b):\n{}", analyze_compare, comparison);
+      if (other) fmt::print("\ncompared with {} (b):\n{}", analyze_compare, comparison(cp::TableFormat::text));
       if (!analyze_out.empty()) {
         fs::create_directories(analyze_out);
         const auto path = [&](const char* name) { return (fs::path(analyze_out) / name).string(); };
@@ -450,11 +464,8 @@ int main(int argc, char** argv) {
           written.push_back("heatmap.svg");
         }
         if (other) {
-          std::vector<std::string> keys;
-          for (std::size_t k : summary.axes) keys.push_back(results.campaign.axes[k].key);
-          const cp::Summary os = cp::summarize(*other, keys.empty() ? std::vector<std::string>{"none"} : keys, analyze_metric);
-          mc::write_text_file(path("compare.csv"), cp::compare_table(results, summary, *other, os, cp::TableFormat::csv));
-          mc::write_text_file(path("compare.md"), cp::compare_table(results, summary, *other, os, cp::TableFormat::markdown));
+          mc::write_text_file(path("compare.csv"), comparison(cp::TableFormat::csv));
+          mc::write_text_file(path("compare.md"), comparison(cp::TableFormat::markdown));
           written.push_back("compare.csv");
           written.push_back("compare.md");
         }
@@ -476,8 +487,10 @@ int main(int argc, char** argv) {
       namespace cp = mc::campaign;
       const cp::Campaign campaign = cp::load_campaign(campaign_file);
       const cp::Shard shard = cp::parse_shard(shard_text);
+      const int ranks = mc::mpi::launched_size();
       if (campaign_dry_run) {
-        fmt::print("{}", cp::dry_run(campaign, shard, mc::max_threads(), !no_probe));
+        if (mc::mpi::launched_rank() == 0)
+          fmt::print("{}", cp::dry_run(campaign, shard, ranks > 1 ? ranks * std::max(threads, 1) : mc::max_threads(), !no_probe));
         return 0;
       }
       MC_VALIDATE(!campaign_out.empty(), "campaign run needs --out FILE.h5 for the results (or --dry-run)");
@@ -486,7 +499,13 @@ int main(int argc, char** argv) {
       options.show_progress = !campaign_quiet;
       options.shard = shard;
       options.command = command_line(argc, argv);
+      if (ranks > 1) {  // under mpirun: --threads trials per rank (default 1)
+        mpi_session.emplace();
+        options.mpi = &*mpi_session;
+        options.threads_per_rank = threads > 0 ? threads : 1;
+      }
       const cp::RunReport r = cp::run_campaign(campaign, campaign_out, options);
+      if (mpi_session && mpi_session->rank() != 0) return 0;
       if (!campaign_quiet)
         fmt::print("{} trials: {} run now ({} completed, {} diverged, {} failed), {} already in the "
                    "file; {:.1f} s; wrote {}\n",
@@ -553,8 +572,12 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "memcarlo: error: out of memory: reduce --devices or the pulses/times per device\n");
     return 1;
-  } catch (const std::exception& e) {
+  } catch (const mc::mpi::RankError& e) {  // this rank's own: every rank says its own
     fmt::print(stderr, "memcarlo: error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    // Under mpirun every rank meets the same error (a bad campaign file): rank 0 says it.
+    if (mc::mpi::launched_rank() == 0) fmt::print(stderr, "memcarlo: error: {}\n", e.what());
     return 1;
   }
   return 0;

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/mpi.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
 #include "core/version.hpp"
@@ -131,9 +132,10 @@ Outcome run_trial(const Campaign& c, const Trial& t, const std::map<std::string,
   return o;
 }
 
-void commit_trial(const std::string& out, const Campaign& c, const Trial& t, const Outcome& o) {
-  h5::OutputFile file(out, h5::OutputMode::update);
-  h5::Group trials = file.root().open_group("trials");
+// One trial's group under `trials`: its results, identity, status, timing and values, and
+// under MPI the rank that ran it (mpi_rank >= 0).
+void write_trial(h5::Group& trials, const Campaign& c, const Trial& t, const Outcome& o,
+                 int mpi_rank = -1) {
   h5::Group g = trials.create_group(trial_name(t.id));
   const std::int64_t seed = replica_seed(c, t.replica);
   if (o.replica) training::write_replica(g, *o.replica, seed, t.replica);
@@ -145,11 +147,38 @@ void commit_trial(const std::string& out, const Campaign& c, const Trial& t, con
   g.write_attr("completed", static_cast<std::int64_t>(o.status == "completed"));
   if (!o.replica) g.write_attr("final_test_accuracy", std::numeric_limits<double>::quiet_NaN());
   g.write_attr("trial_time_s", o.seconds);
+  if (mpi_rank >= 0) g.write_attr("mpi_rank", static_cast<std::int64_t>(mpi_rank));
   g.write_attr("values", describe_point(c, t));
   g.write_attr("config", o.config_toml);
   for (std::size_t k = 0; k < c.axes.size(); ++k)
     write_value_attr(g, c.axes[k].key, c.axes[k].values[t.value_index[k]]);
+}
+
+void commit_trial(const std::string& out, const Campaign& c, const Trial& t, const Outcome& o) {
+  h5::OutputFile file(out, h5::OutputMode::update);
+  h5::Group trials = file.root().open_group("trials");
+  write_trial(trials, c, t, o);
   file.commit();
+}
+
+// A trial as the bytes of an in-memory HDF5 file holding /trials/<id>, for another MPI rank.
+mpi::Bytes trial_image(const Campaign& c, const Trial& t, const Outcome& o, int rank) {
+  h5::MemoryFile file(fmt::format("trial {}", t.id));
+  h5::Group trials = file.root().create_group("trials");
+  write_trial(trials, c, t, o, rank);
+  return file.image();
+}
+
+// Commits the trial of an image made by trial_image; returns its status.
+std::string commit_trial_image(const std::string& out, const mpi::Bytes& image) {
+  const h5::Group source = h5::open_image(image, "trial from an MPI rank");
+  const h5::Group trials = source.open_group("trials");
+  const std::vector<std::string> names = trials.children();
+  if (names.size() != 1) throw FileError("trial from an MPI rank", "does not hold one trial");
+  h5::OutputFile file(out, h5::OutputMode::update);
+  file.root().open_group("trials").copy_from(trials, names.front());
+  file.commit();
+  return trials.open_group(names.front()).read_attr_string("status");
 }
 
 void check_results_format(const h5::Group& root, const std::string& path) {
@@ -283,11 +312,33 @@ std::vector<std::int64_t> shard_trials(const Campaign& c, Shard shard) {
   return ids;
 }
 
-RunReport run_campaign(const Campaign& c, const std::string& out, const RunOptions& options) {
-  const auto start = Clock::now();
+namespace {
+
+// Every data set the trials need, loaded once (a missing one fails here, before any trial).
+std::map<std::string, Dataset> load_datasets(const Campaign& c, const std::vector<std::int64_t>& ids,
+                                             bool show_progress) {
+  std::map<std::string, Dataset> datasets;
+  for (std::int64_t id : ids) {
+    const RunConfig run = resolve(c, trial(c, id));
+    const std::string key = dataset_key(run);
+    if (datasets.count(key)) continue;
+    datasets.emplace(key, load_dataset(parse_dataset_id(run.train.dataset),
+                                       run.train.data_dir.empty() ? default_data_dir() : run.train.data_dir,
+                                       show_progress ? ProgressStyle::automatic : ProgressStyle::quiet));
+  }
+  return datasets;
+}
+
+// The trials that the results file lacks, after checking it (or writing its header when the
+// campaign starts), with the data sets they need.
+struct Plan {
+  std::vector<std::int64_t> todo;
+  std::map<std::string, Dataset> datasets;
+};
+
+Plan plan_run(const Campaign& c, const std::string& out, const RunOptions& options, RunReport& report) {
   h5::check_output_path(out);
   h5::remove_stale_temporaries(out);  // of a run that was killed while committing
-  RunReport report;
   const std::vector<std::int64_t> ids = shard_trials(c, options.shard);
   report.trials = static_cast<std::int64_t>(ids.size());
   std::set<std::int64_t> done;
@@ -308,39 +359,41 @@ RunReport run_campaign(const Campaign& c, const std::string& out, const RunOptio
       throw FileError(out, "exists: --resume continues it; remove it (or choose another --out) to "
                            "start over");
   }
-  std::vector<std::int64_t> todo;
+  Plan plan;
   for (std::int64_t id : ids)
-    if (!done.count(id)) todo.push_back(id);
-  report.skipped = report.trials - static_cast<std::int64_t>(todo.size());
-
-  // Every data set the trials need, loaded once (a missing one fails here, before any trial).
-  std::map<std::string, Dataset> datasets;
-  for (std::int64_t id : todo) {
-    const RunConfig run = resolve(c, trial(c, id));
-    const std::string key = dataset_key(run);
-    if (datasets.count(key)) continue;
-    datasets.emplace(key, load_dataset(parse_dataset_id(run.train.dataset),
-                                       run.train.data_dir.empty() ? default_data_dir() : run.train.data_dir,
-                                       options.show_progress ? ProgressStyle::automatic
-                                                             : ProgressStyle::quiet));
-  }
-
+    if (!done.count(id)) plan.todo.push_back(id);
+  report.skipped = report.trials - static_cast<std::int64_t>(plan.todo.size());
+  plan.datasets = load_datasets(c, plan.todo, options.show_progress);
   if (!resume) {  // a readable file from the start: header, axes, no trials yet
     h5::OutputFile file(out);
     write_header(file.root(), c, options.shard, options.command);
     file.commit();
   }
+  return plan;
+}
 
-  ProgressReporter progress("campaign", todo.size(),
+void count(RunReport& report, const std::string& status) {
+  if (status == "completed")
+    ++report.completed;
+  else if (is_done(status))
+    ++report.diverged;
+  else
+    ++report.failed;
+}
+
+// The trials on this process's threads (one per thread, dynamic schedule).
+void run_threads(const Campaign& c, const std::string& out, const RunOptions& options,
+                 const Plan& plan, RunReport& report) {
+  ProgressReporter progress("campaign", plan.todo.size(),
                             options.show_progress ? ProgressStyle::automatic : ProgressStyle::quiet);
   std::mutex commit_mutex;
   std::atomic<bool> stop{false};
   parallel_for(
-      static_cast<std::int64_t>(todo.size()),
+      static_cast<std::int64_t>(plan.todo.size()),
       [&](std::int64_t i) {
         if (stop.load()) return;
-        const Trial t = trial(c, todo[static_cast<std::size_t>(i)]);
-        const Outcome o = run_trial(c, t, datasets);
+        const Trial t = trial(c, plan.todo[static_cast<std::size_t>(i)]);
+        const Outcome o = run_trial(c, t, plan.datasets);
         std::lock_guard lock(commit_mutex);
         try {
           commit_trial(out, c, t, o);
@@ -348,16 +401,77 @@ RunReport run_campaign(const Campaign& c, const std::string& out, const RunOptio
           stop = true;  // the file cannot take more: finish the trials in flight, start no more
           throw;
         }
-        if (o.status == "completed")
-          ++report.completed;
-        else if (is_done(o.status))
-          ++report.diverged;
-        else
-          ++report.failed;
+        count(report, o.status);
         progress.advance();
       },
       Schedule::dynamic);
   progress.finish();
+}
+
+// The trials over MPI ranks: rank 0 checks the file, hands out trials one at a time and
+// commits the results that come back; every rank runs trials on its threads. A rank's trial
+// reaches rank 0 as the bytes of an in-memory HDF5 file, written by the same code as a local
+// commit, so the results file does not depend on where a trial ran.
+void run_ranks(const Campaign& c, const std::string& out, const RunOptions& options,
+               RunReport& report) {
+  const mpi::Session& session = *options.mpi;
+  const bool root = session.rank() == 0;
+  std::exception_ptr error;  // of the preparation: every rank still joins the distribution
+  Plan plan;
+  try {
+    if (root)
+      plan = plan_run(c, out, options, report);
+    else
+      plan.datasets = load_datasets(c, shard_trials(c, options.shard), false);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  std::mutex hdf5_mutex;  // the image a worker writes, the commit of rank 0
+  std::optional<ProgressReporter> progress;
+  if (root)
+    progress.emplace("campaign", plan.todo.size(),
+                     options.show_progress ? ProgressStyle::automatic : ProgressStyle::quiet);
+  std::size_t next = 0;
+  mpi::WorkPool pool;
+  pool.next = [&]() -> std::optional<std::int64_t> {
+    if (error || next == plan.todo.size()) return std::nullopt;
+    return plan.todo[next++];
+  };
+  pool.run = [&](std::int64_t id) {
+    const Trial t = trial(c, id);
+    const Outcome o = run_trial(c, t, plan.datasets);
+    std::lock_guard lock(hdf5_mutex);
+    return trial_image(c, t, o, session.rank());
+  };
+  pool.accept = [&](const mpi::Bytes& image) {
+    std::lock_guard lock(hdf5_mutex);
+    count(report, commit_trial_image(out, image));
+    progress->advance();
+  };
+  if (error && !root) {  // this rank cannot run trials: it takes none, and says why
+    mpi::distribute(session, 0, pool);
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      throw mpi::RankError(fmt::format("MPI rank {}: {}", session.rank(), e.what()));
+    }
+  }
+  mpi::distribute(session, options.threads_per_rank, pool);
+  if (progress) progress->finish();
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace
+
+RunReport run_campaign(const Campaign& c, const std::string& out, const RunOptions& options) {
+  const auto start = Clock::now();
+  RunReport report;
+  if (options.mpi && options.mpi->size() > 1) {
+    run_ranks(c, out, options, report);
+  } else {
+    const Plan plan = plan_run(c, out, options, report);
+    run_threads(c, out, options, plan, report);
+  }
   report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return report;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "campaign/campaign.hpp"
+#include "core/mpi.hpp"
 
 namespace memcarlo::campaign {
 
@@ -33,8 +34,13 @@ struct RunOptions {
   bool show_progress = true;
   Shard shard;
   std::string command;  // the command line, echoed into the file
+  // Under MPI (more than one rank): every rank calls run_campaign; rank 0 checks and writes the
+  // results file and hands trials out one at a time, each rank runs threads_per_rank at once.
+  const mpi::Session* mpi = nullptr;
+  int threads_per_rank = 1;
 };
 
+// Counts of rank 0 (other ranks return an empty report).
 struct RunReport {
   std::int64_t trials = 0;   // in the shard
   std::int64_t skipped = 0;  // already in the file (--resume)

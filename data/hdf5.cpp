@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <csignal>
 #include <cstring>
@@ -23,12 +24,18 @@ namespace {
 // HDF5 prints its own error stack to stderr unless told not to; memcarlo reports errors itself.
 // Nor may it retry closing a file at exit after a failed close (a full disk): every handle is
 // closed by RAII, so its atexit clean-up has nothing to do but can crash.
+// HDF5's automatic error printing is a setting of each thread (in Debian's thread-safe
+// build), so every thread that opens or creates a file turns it off for itself.
 void silence_hdf5() {
-  static const bool silenced = [] {
+  static const bool once = [] {
     H5dont_atexit();
+    return true;
+  }();
+  thread_local const bool silenced = [] {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     return true;
   }();
+  (void)once;
   (void)silenced;
 }
 
@@ -261,6 +268,7 @@ void Group::copy_from(const Group& source, const std::string& name) {
 }
 
 std::vector<std::string> Group::children() const {
+  silence_hdf5();  // the first try below fails on groups without a creation-order index
   std::vector<std::string> names;
   // Creation order is tracked only when the file was made with it; fall back to names.
   auto collect = [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
@@ -506,6 +514,57 @@ void OutputFile::commit() {
   if (ec) throw FileError(path_, fmt::format("cannot rename from temporary file: {}", ec.message()));
   committed_ = true;
   g_has_active_temp = 0;
+}
+
+namespace {
+
+// A name no other open file has: HDF5 treats two open core-driver files of one name as one.
+std::string memory_file_name(const std::string& label) {
+  static std::atomic<std::uint64_t> counter{0};
+  return fmt::format("{} (in memory, {}.{})", label, ::getpid(), counter++);
+}
+
+Handle core_driver_access() {
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_fapl_core(fapl.get(), 1 << 16, /*backing_store=*/0);
+  return fapl;
+}
+
+}  // namespace
+
+MemoryFile::MemoryFile(const std::string& label) {
+  silence_hdf5();
+  Handle fapl = core_driver_access();
+  Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  const std::string name = memory_file_name(label);
+  hid_t id = H5Fcreate(name.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get());
+  if (id < 0) throw FileError(label, fmt::format("cannot create in memory ({})", hdf5_reason()));
+  root_.emplace(Handle(id, H5Fclose), label, "/");
+}
+
+std::vector<unsigned char> MemoryFile::image() {
+  const hid_t id = root_->id();
+  if (H5Fflush(id, H5F_SCOPE_GLOBAL) < 0)
+    throw FileError(root_->file(), fmt::format("cannot flush ({})", hdf5_reason()));
+  const ssize_t size = H5Fget_file_image(id, nullptr, 0);
+  if (size < 0) throw FileError(root_->file(), fmt::format("cannot take its image ({})", hdf5_reason()));
+  std::vector<unsigned char> bytes(static_cast<std::size_t>(size));
+  if (H5Fget_file_image(id, bytes.data(), bytes.size()) != size)
+    throw FileError(root_->file(), fmt::format("cannot take its image ({})", hdf5_reason()));
+  return bytes;
+}
+
+Group open_image(const std::vector<unsigned char>& bytes, const std::string& label) {
+  silence_hdf5();
+  Handle fapl = core_driver_access();
+  if (bytes.empty() ||
+      H5Pset_file_image(fapl.get(), const_cast<unsigned char*>(bytes.data()), bytes.size()) < 0)
+    throw FileError(label, "not an HDF5 file image (empty)");
+  const std::string name = memory_file_name(label);
+  hid_t id = H5Fopen(name.c_str(), H5F_ACC_RDONLY, fapl.get());
+  if (id < 0) throw FileError(label, fmt::format("not an HDF5 file image ({})", hdf5_reason()));
+  return Group(Handle(id, H5Fclose), label, "/");
 }
 
 }  // namespace memcarlo::h5

@@ -136,4 +136,22 @@ class OutputFile {
   bool committed_ = false;
 };
 
+// A file held in memory only (HDF5's core driver, no backing store), to ship groups between
+// processes as bytes: write into root(), take image(), and read the bytes back elsewhere with
+// open_image(). `label` names the file in error messages.
+class MemoryFile {
+ public:
+  explicit MemoryFile(const std::string& label);
+  Group& root() { return *root_; }
+  // The bytes of the complete file (flushed first).
+  std::vector<unsigned char> image();
+
+ private:
+  std::optional<Group> root_;
+};
+
+// Opens the bytes of an HDF5 file read-only (a copy is taken). FileError naming `label` when
+// they are not an HDF5 file.
+Group open_image(const std::vector<unsigned char>& bytes, const std::string& label);
+
 }  // namespace memcarlo::h5

@@ -7,12 +7,14 @@ notebooks and scripts. Needs h5py and numpy (Debian: python3-h5py, python3-numpy
     trials = mr.load_trials("R.h5")          # one row per trial: axes, status, metrics
     curves = mr.load_curves("R.h5")          # trial id -> test accuracy per epoch
     groups = mr.group_means(trials, ["train.lr"], "final_test_accuracy")
+    rows = mr.read_summary("report/summary.csv")   # of `memcarlo analyze R.h5 --out report`
+    ax = mr.plot_summary(rows, "analog.epsilon", series="analog.device_config")  # matplotlib
 
 Metric names are those of `memcarlo analyze` (final_test_accuracy, best_test_accuracy,
 final_test_loss, final_train_loss, final_train_accuracy, trial_time_s, pulses,
 pulses_per_device, refreshes, inference_accuracy_<T>s, inference_accuracy_compensated_<T>s);
 the confidence intervals of `memcarlo analyze --out DIR` are in DIR/summary.csv
-(read_summary reads it).
+(read_summary reads it, plot_summary draws it with matplotlib, python3-matplotlib).
 """
 import csv
 import math
@@ -161,3 +163,41 @@ def read_summary(path):
             except ValueError:
                 pass
     return rows
+
+
+def plot_summary(rows, x, series=None, ax=None, ylabel=None, yunit=None, logx=None):
+    """Draws the rows of read_summary with matplotlib: the group means against the axis `x`,
+    one line per value of the axis `series` (or one line), each with its confidence band in the
+    line's colour; the legend sits outside the plot, right of it, so it never covers data.
+    logx: log scale on x (default: when every x is positive and they span a decade or more);
+    yunit: a unit for SI prefixes on y ("S" gives 2.4 mS, not 0.0024). Returns the Axes."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+    low = next(k for k in rows[0] if k.startswith("ci") and k.endswith("_low"))
+    high = low[:-len("_low")] + "_high"
+    keys = sorted({r[series] for r in rows}, key=str) if series else [None]
+    for i, key in enumerate(keys):
+        part = sorted((r for r in rows if series is None or r[series] == key), key=lambda r: r[x])
+        xs = [r[x] for r in part]
+        colour = f"C{i % 10}"
+        label = None if series is None else f"{series} = {key}"
+        ax.plot(xs, [r["mean"] for r in part], "o-", color=colour, label=label)
+        ax.fill_between(xs, [r[low] for r in part], [r[high] for r in part], color=colour,
+                        alpha=0.2, linewidth=0)
+    numeric = all(isinstance(r[x], float) for r in rows)
+    if logx is None:
+        xs = [r[x] for r in rows] if numeric else [0.0]
+        logx = min(xs) > 0 and math.log10(max(xs) / min(xs)) >= 1 - 1e-9
+    if logx:
+        ax.set_xscale("log")
+    if yunit:
+        ax.yaxis.set_major_formatter(EngFormatter(unit=yunit))
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel or f"mean, {low[2:-4]} % CI band")
+    if series is not None:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+    ax.grid(True, alpha=0.3)
+    return ax

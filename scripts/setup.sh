@@ -10,9 +10,11 @@ packages=(
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libnlopt-cxx-dev libpng-dev
   libdnnl-dev libopenblas-dev libeigen3-dev
+  # MPI for campaigns over ranks (the build option MEMCARLO_MPI; CI's Release pass uses it).
+  libopenmpi-dev openmpi-bin
   # oneDNN's CMake package config requires OpenCL (a Recommends we do not get otherwise).
   ocl-icd-opencl-dev
-  python3-numpy python3-h5py
+  python3-numpy python3-h5py python3-matplotlib
   dataset-fashion-mnist
 )
 

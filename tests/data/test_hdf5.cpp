@@ -503,6 +503,52 @@ TEST_CASE("OutputFile in update mode adds to a copy and replaces the file only o
   CHECK_THROWS_AS(h5::OutputFile(dir.file("missing.h5"), h5::OutputMode::update), FileError);
 }
 
+TEST_CASE("MemoryFile images carry groups between processes as bytes, and write no file") {
+  TempDir dir;
+  std::vector<unsigned char> image;
+  {
+    h5::MemoryFile file("trial 3");
+    h5::Group g = file.root().create_group("trials").create_group("000003");
+    g.write("x", ramp({4, 2}));
+    g.write_attr("status", "completed");
+    image = file.image();
+  }
+  // an HDF5 file's signature, and nothing written to disk under the file's in-memory name
+  REQUIRE(image.size() > 8);
+  CHECK(std::string(image.begin(), image.begin() + 8) == "\x89HDF\r\n\x1a\n");
+  for (const auto& entry : fs::directory_iterator(fs::current_path()))
+    CHECK(entry.path().filename().string().find("in memory") == std::string::npos);
+  // two images open at once stay apart; each reads back bit for bit
+  std::vector<unsigned char> other;
+  {
+    h5::MemoryFile file("trial 4");
+    file.root().create_group("trials").create_group("000004").write_attr("status", "failed: x");
+    other = file.image();
+  }
+  const h5::Group a = h5::open_image(image, "image a");
+  const h5::Group b = h5::open_image(other, "image b");
+  CHECK(a.open_group("trials").children() == std::vector<std::string>{"000003"});
+  CHECK(b.open_group("trials").children() == std::vector<std::string>{"000004"});
+  CHECK(a.open_group("trials").open_group("000003").read_double("x").data == ramp({4, 2}).data);
+  CHECK(a.open_group("trials").open_group("000003").read_attr_string("status") == "completed");
+
+  // and into a file on disk, as rank 0 commits a trial of another rank
+  const std::string path = dir.file("r.h5");
+  {
+    h5::OutputFile out(path);
+    out.root().create_group("trials").copy_from(a.open_group("trials"), "000003");
+    out.commit();
+  }
+  CHECK(h5::open_file(path).open_group("trials").open_group("000003").read_double("x").data ==
+        ramp({4, 2}).data);
+  CHECK(dir.entries() == std::vector<std::string>{"r.h5"});
+
+  // bytes that are not an HDF5 file: an error naming the label
+  const std::vector<unsigned char> junk(100, 0x5a);
+  CHECK(contains(message_of([&] { h5::open_image(junk, "bytes from rank 1"); }), "bytes from rank 1"));
+  CHECK_THROWS_AS(h5::open_image({}, "empty"), FileError);
+}
+
 TEST_CASE("remove_stale_temporaries removes a killed writer's file, not a live one's") {
   TempDir dir;
   const std::string path = dir.file("r.h5");

@@ -49,7 +49,12 @@ values = ["bp", "dfa"]
 """
 
 # Differ from run to run by nature; everything else must be identical.
-TIMINGS = {"trial_time_s", "epoch_time_s", "command", "provenance"}
+# mpi_rank says where a trial ran (MPI runs only).
+TIMINGS = {"trial_time_s", "epoch_time_s", "command", "provenance", "mpi_rank"}
+
+# mpirun of an MPI build (-DMEMCARLO_MPI=ON; set by CTest), or None.
+MPIEXEC = os.environ.get("MEMCARLO_MPIEXEC") or None
+MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
 
 
 def run(args, **kw):
@@ -134,6 +139,75 @@ class Campaign(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("18 of 18 trials", r.stdout)
         self.assert_same(one, merged)
+
+    @unittest.skipUnless(MPIEXEC, "memcarlo built without MPI (-DMEMCARLO_MPI=ON)")
+    def test_results_do_not_depend_on_mpi_ranks(self):
+        one = self.campaign_run(self.path("one.h5"), "--threads", "1")
+        mpirun = [MPIEXEC, "--oversubscribe", "-np"]
+        two = self.path("ranks.h5")
+        r = subprocess.run(mpirun + ["2", MEMCARLO, "campaign", "run", self.campaign, "--out", two],
+                           capture_output=True, text=True, env=MPI_ENV)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("18 trials: 18 run now (18 completed", r.stdout)  # printed once, by rank 0
+        self.assertEqual(r.stdout.count("18 trials"), 1, r.stdout)
+        self.assert_same(one, two)
+        with h5py.File(two) as f:
+            ranks = [int(g.attrs["mpi_rank"]) for g in f["trials"].values()]
+        self.assertEqual(len(ranks), 18)
+        self.assertTrue(set(ranks) <= {0, 1}, ranks)
+
+        # 3 ranks of 2 threads resume a file that lacks 7 trials, as shard 1/2 lacks its half
+        partial = self.path("partial.h5")
+        with h5py.File(one) as src, h5py.File(partial, "w") as dst:
+            for key, value in src.attrs.items():
+                dst.attrs[key] = value
+            src.copy("axes", dst)
+            trials = dst.create_group("trials")
+            for name in list(src["trials"])[7:]:
+                src.copy(f"trials/{name}", trials)
+        r = subprocess.run(mpirun + ["3", MEMCARLO, "campaign", "run", self.campaign, "--out", partial,
+                                     "--resume", "--threads", "2"],
+                           capture_output=True, text=True, env=MPI_ENV)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("7 run now (7 completed, 0 diverged, 0 failed), 11 already in the file", r.stdout)
+        self.assert_same(one, partial)
+        half = self.path("half.h5")
+        r = subprocess.run(mpirun + ["2", MEMCARLO, "campaign", "run", self.campaign, "--out", half,
+                                     "--shard", "1/2", "--quiet"], capture_output=True, text=True, env=MPI_ENV)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with h5py.File(half) as f:
+            self.assertEqual(sorted(int(g.attrs["id"]) for g in f["trials"].values()),
+                             list(range(1, 18, 2)))
+
+        # an error every rank meets is printed once; nothing is overwritten
+        r = subprocess.run(mpirun + ["2", MEMCARLO, "campaign", "run", self.campaign, "--out", two],
+                           capture_output=True, text=True, env=MPI_ENV)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(r.stderr.count("memcarlo: error:"), 1, r.stderr)
+        self.assertIn("exists: --resume", r.stderr)
+        self.assert_same(one, two)
+
+    def test_launched_by_mpirun(self):
+        # Other commands do not spread over ranks: refused before they do anything (the
+        # launcher's environment is enough to tell; no MPI starts).
+        env = dict(os.environ, OMPI_COMM_WORLD_SIZE="2", OMPI_COMM_WORLD_RANK="0")
+        out = self.path("x.h5")
+        r = subprocess.run([MEMCARLO, "train", "--model", "mlp", "--epochs", "1", "--out", out],
+                           capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("only `memcarlo campaign run` spreads over MPI ranks", r.stderr)
+        self.assertFalse(os.path.exists(out))
+        # rank 1 of such a launch leaves the message to rank 0
+        env["OMPI_COMM_WORLD_RANK"] = "1"
+        r = subprocess.run([MEMCARLO, "train", "--out", out], capture_output=True, text=True, env=env)
+        self.assertEqual((r.returncode, r.stderr), (1, ""))
+        if not MPIEXEC:  # a build without MPI refuses to run a campaign as two copies
+            env["OMPI_COMM_WORLD_RANK"] = "0"
+            r = subprocess.run([MEMCARLO, "campaign", "run", self.campaign, "--out", out],
+                               capture_output=True, text=True, env=env)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("built without MPI: configure with -DMEMCARLO_MPI=ON", r.stderr)
+            self.assertFalse(os.path.exists(out))
 
     def test_file_layout_and_trials_equal_train_runs(self):
         out = self.campaign_run(self.path("r.h5"))
@@ -246,6 +320,7 @@ class Campaign(unittest.TestCase):
             self.assertAlmostEqual(row[0]["mean"], m["mean"], delta=1e-6)
             self.assertAlmostEqual(row[0]["sd"], m["sd"], delta=1e-6)
         self.assertEqual(memcarlo_results.axes(out)[1], ("train.rule", ["bp", "dfa"]))
+        self.check_plot(summary)
         # comparing a campaign with itself: difference 0, Welch interval of 2 (n - 1) = 4
         # degrees of freedom around it; t of 4 degrees of freedom in closed form
         a = 4 * p * (1 - p)
@@ -266,6 +341,34 @@ class Campaign(unittest.TestCase):
             self.assertIn("mean final_test_accuracy", f.read())
         self.assert_fails(["analyze", out, "--by", "train.epochs"], "has no axis 'train.epochs'")
         self.assert_fails(["analyze", out, "--metric", "pulses"], "--metric pulses: no completed trial")
+
+    def check_plot(self, summary):
+        """plot_summary: a line and a band per series, one colour each, legend outside."""
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+        except ImportError:
+            self.skipTest("python3-matplotlib is not installed")
+        import matplotlib.colors
+        ax = memcarlo_results.plot_summary(summary, "train.lr", series="train.rule")
+        self.assertEqual(ax.get_xscale(), "log")  # 0.01 .. 0.1
+        lines, bands = ax.get_lines(), ax.collections
+        self.assertEqual([l.get_label() for l in lines], ["train.rule = bp", "train.rule = dfa"])
+        self.assertEqual(len(bands), 2)
+        for line, band, rule in zip(lines, bands, ["bp", "dfa"]):
+            rows = sorted((r for r in summary if r["train.rule"] == rule), key=lambda r: r["train.lr"])
+            np.testing.assert_allclose(line.get_ydata(), [r["mean"] for r in rows])
+            np.testing.assert_allclose(band.get_paths()[0].get_extents().intervaly,
+                                       [min(r["ci95_low"] for r in rows), max(r["ci95_high"] for r in rows)])
+            self.assertEqual(matplotlib.colors.to_hex(line.get_color()),
+                             matplotlib.colors.to_hex(band.get_facecolor()[0][:3]))
+        self.assertNotEqual(lines[0].get_color(), lines[1].get_color())
+        fig = ax.figure
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        legend = ax.get_legend().get_window_extent(renderer)
+        self.assertGreaterEqual(legend.x0, ax.get_window_extent(renderer).x1)  # right of the plot
+        fig.savefig(self.path("plot.svg"))
 
     def test_device_keys_of_a_run(self):
         # a RUN.toml [memristor] table and --set memristor.KEY act alike, over the preset, and
