@@ -11,6 +11,7 @@
 #include <mutex>
 #include <new>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -169,16 +170,23 @@ mpi::Bytes trial_image(const Campaign& c, const Trial& t, const Outcome& o, int 
   return file.image();
 }
 
-// Commits the trial of an image made by trial_image; returns its status.
-std::string commit_trial_image(const std::string& out, const mpi::Bytes& image) {
+// Commits the trial of an image made by trial_image, if it is one of `expected` (the trials
+// handed out and not yet back, from which it is removed); returns its status.
+std::string commit_trial_image(const std::string& out, const mpi::Bytes& image,
+                               std::set<std::int64_t>& expected) {
   const h5::Group source = h5::open_image(image, "trial from an MPI rank");
   const h5::Group trials = source.open_group("trials");
   const std::vector<std::string> names = trials.children();
   if (names.size() != 1) throw FileError("trial from an MPI rank", "does not hold one trial");
+  const h5::Group g = trials.open_group(names.front());
+  const std::int64_t id = g.read_attr_int("id");
+  if (names.front() != trial_name(id) || expected.erase(id) != 1)
+    throw FileError("trial from an MPI rank", fmt::format("holds trial {} ({}), which rank 0 did "
+                                                          "not hand out", id, names.front()));
   h5::OutputFile file(out, h5::OutputMode::update);
   file.root().open_group("trials").copy_from(trials, names.front());
   file.commit();
-  return trials.open_group(names.front()).read_attr_string("status");
+  return g.read_attr_string("status");
 }
 
 void check_results_format(const h5::Group& root, const std::string& path) {
@@ -418,13 +426,35 @@ void run_ranks(const Campaign& c, const std::string& out, const RunOptions& opti
   const bool root = session.rank() == 0;
   std::exception_ptr error;  // of the preparation: every rank still joins the distribution
   Plan plan;
-  try {
-    if (root)
+  // Rank 0 checks the file and loads its data sets first, then tells the others its campaign's
+  // hash and which data sets the remaining trials need: they load those only, after rank 0
+  // (which may have written a data set's cache: no two ranks write it at once).
+  std::string shared;
+  if (root) {
+    try {
       plan = plan_run(c, out, options, report);
-    else
-      plan.datasets = load_datasets(c, shard_trials(c, options.shard), false);
-  } catch (...) {
-    error = std::current_exception();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    shared = config_hash(c) + '\n';
+    for (const auto& [key, data] : plan.datasets) shared += key + '\n';  // "dataset\ndir"
+  }
+  shared = session.broadcast(shared);
+  if (!root) {
+    try {
+      std::vector<std::string> lines;
+      std::stringstream in(shared);
+      for (std::string line; std::getline(in, line);) lines.push_back(line);
+      if (lines.empty() || lines.front() != config_hash(c))
+        throw InputError(fmt::format("campaign {} has config hash {}, rank 0's has {}: every rank "
+                                     "must read the same campaign file", c.origin, config_hash(c),
+                                     lines.empty() ? "none" : lines.front()));
+      for (std::size_t i = 1; i + 1 < lines.size(); i += 2)
+        plan.datasets.emplace(lines[i] + '\n' + lines[i + 1],
+                              load_dataset(parse_dataset_id(lines[i]), lines[i + 1], ProgressStyle::quiet));
+    } catch (...) {
+      error = std::current_exception();
+    }
   }
   std::mutex hdf5_mutex;  // the image a worker writes, the commit of rank 0
   std::optional<ProgressReporter> progress;
@@ -432,9 +462,11 @@ void run_ranks(const Campaign& c, const std::string& out, const RunOptions& opti
     progress.emplace("campaign", plan.todo.size(),
                      options.show_progress ? ProgressStyle::automatic : ProgressStyle::quiet);
   std::size_t next = 0;
+  std::set<std::int64_t> outstanding;  // rank 0: handed out, not yet committed
   mpi::WorkPool pool;
   pool.next = [&]() -> std::optional<std::int64_t> {
     if (error || next == plan.todo.size()) return std::nullopt;
+    outstanding.insert(plan.todo[next]);
     return plan.todo[next++];
   };
   pool.run = [&](std::int64_t id) {
@@ -445,7 +477,7 @@ void run_ranks(const Campaign& c, const std::string& out, const RunOptions& opti
   };
   pool.accept = [&](const mpi::Bytes& image) {
     std::lock_guard lock(hdf5_mutex);
-    count(report, commit_trial_image(out, image));
+    count(report, commit_trial_image(out, image, outstanding));
     progress->advance();
   };
   if (error && !root) {  // this rank cannot run trials: it takes none, and says why

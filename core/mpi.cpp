@@ -4,6 +4,7 @@
 #include <climits>
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <exception>
@@ -45,6 +46,13 @@ Session::Session() {
 
 Session::~Session() = default;
 
+std::string Session::broadcast(const std::string& text) const { return text; }
+
+void Session::abort(const std::string& message) const {
+  fmt::print(stderr, "memcarlo: error: {}\n", message);
+  std::exit(1);
+}
+
 void distribute(const Session&, int, const WorkPool&) {
   throw InputError("this memcarlo was built without MPI");
 }
@@ -62,9 +70,34 @@ Session::Session() {
   }
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  // A launcher that announced K processes while MPI started this one alone (an MPI library
+  // that does not speak the launcher's protocol): K copies would each run everything.
+  if (launched_size() > 1 && size_ != launched_size()) {
+    const int announced = launched_size(), started = size_;
+    MPI_Finalize();
+    throw InputError(fmt::format("the MPI launcher announced {} processes, but MPI started {} in "
+                                 "this job: memcarlo's MPI library does not match the launcher",
+                                 announced, started));
+  }
 }
 
 Session::~Session() { MPI_Finalize(); }
+
+std::string Session::broadcast(const std::string& text) const {
+  std::uint64_t size = text.size();
+  MPI_Bcast(&size, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  std::string out = rank_ == 0 ? text : std::string(size, '\0');
+  if (size > static_cast<std::uint64_t>(INT_MAX)) throw Error("MPI: broadcast text too large");
+  if (size > 0) MPI_Bcast(out.data(), static_cast<int>(size), MPI_CHAR, 0, MPI_COMM_WORLD);
+  return out;
+}
+
+void Session::abort(const std::string& message) const {
+  fmt::print(stderr, "memcarlo: error: MPI rank {}: {}\n", rank_, message);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, 1);
+  std::exit(1);  // MPI_Abort does not return
+}
 
 namespace {
 
@@ -99,7 +132,21 @@ void record(Local& local, std::exception_ptr e) {
 void serve(const Session& session, Local& local, std::mutex& pool_mutex, bool& stop,
            std::int64_t& handed_out, std::int64_t& accepted, const WorkPool& pool) {
   int ranks_running = session.size() - 1;
+  // Task replies go out non-blocking (a blocking send could wait on a rank that is itself
+  // blocked sending a large result to this loop); each buffer lives until its send completes.
+  std::deque<std::int64_t> reply_buffers;
+  std::deque<MPI_Request> replies;
+  auto retire_replies = [&] {
+    while (!replies.empty()) {
+      int done = 0;
+      MPI_Test(&replies.front(), &done, MPI_STATUS_IGNORE);
+      if (!done) break;
+      replies.pop_front();
+      reply_buffers.pop_front();
+    }
+  };
   for (;;) {
+    retire_replies();
     int flag = 0;
     MPI_Status status;
     MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &status);
@@ -122,7 +169,10 @@ void serve(const Session& session, Local& local, std::mutex& pool_mutex, bool& s
             }
           }
         }
-        MPI_Send(&task, 1, MPI_INT64_T, source, kTask, MPI_COMM_WORLD);
+        reply_buffers.push_back(task);
+        replies.emplace_back();
+        MPI_Isend(&reply_buffers.back(), 1, MPI_INT64_T, source, kTask, MPI_COMM_WORLD,
+                  &replies.back());
       } else if (status.MPI_TAG == kResult) {
         int count = 0;
         MPI_Get_count(&status, MPI_BYTE, &count);
@@ -148,7 +198,10 @@ void serve(const Session& session, Local& local, std::mutex& pool_mutex, bool& s
     }
     {
       std::lock_guard lock(local.mutex);
-      if (ranks_running == 0 && local.running == 0) return;
+      if (ranks_running == 0 && local.running == 0) {
+        for (MPI_Request& r : replies) MPI_Wait(&r, MPI_STATUS_IGNORE);
+        return;
+      }
     }
     std::this_thread::sleep_for(kIdle);
   }
@@ -196,7 +249,6 @@ void relay(Local& local) {
 void distribute(const Session& session, int threads, const WorkPool& pool) {
   const bool root = session.rank() == 0;
   Local local;
-  local.running = std::max(threads, 0);
   std::mutex pool_mutex;  // rank 0: next and accept
   bool stop = false;
   std::int64_t handed_out = 0, accepted = 0;
@@ -247,18 +299,31 @@ void distribute(const Session& session, int threads, const WorkPool& pool) {
   };
 
   std::vector<std::thread> workers;
-  for (int i = 0; i < threads; ++i) workers.emplace_back(work);
-  std::exception_ptr comm_error;
+  for (int i = 0; i < threads; ++i) {
+    {
+      std::lock_guard lock(local.mutex);
+      ++local.running;
+    }
+    try {
+      workers.emplace_back(work);
+    } catch (...) {  // no such thread: run with those that started (none: take no task)
+      std::lock_guard lock(local.mutex);
+      --local.running;
+      if (!local.error) local.error = std::current_exception();
+      break;
+    }
+  }
   try {
     if (root)
       serve(session, local, pool_mutex, stop, handed_out, accepted, pool);
     else
       relay(local);
-  } catch (...) {
-    comm_error = std::current_exception();
+  } catch (const std::exception& e) {
+    // Workers may be waiting for tasks this loop will never relay, and other ranks for this
+    // one: nothing can finish cleanly.
+    session.abort(fmt::format("message loop: {}", e.what()));
   }
   for (auto& w : workers) w.join();
-  if (comm_error) std::rethrow_exception(comm_error);
   if (local.error) {
     if (root) std::rethrow_exception(local.error);
     try {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/error.hpp"
@@ -46,6 +47,12 @@ class Session {
   int rank() const { return rank_; }
   int size() const { return size_; }
 
+  // Rank 0's text, on every rank (a collective call: every rank must make it).
+  std::string broadcast(const std::string& text) const;
+  // Ends the whole job after an error it cannot recover from (MPI_Abort): the other ranks may
+  // be waiting for this one. Prints `message` first.
+  [[noreturn]] void abort(const std::string& message) const;
+
  private:
   int rank_ = 0, size_ = 1;
 };
@@ -67,7 +74,8 @@ struct WorkPool {
 // concurrently. If run or accept throws on rank 0, no further task is handed out (tasks in
 // flight still finish, their results are dropped) and the first error is rethrown at the end;
 // if run throws on another rank, that worker stops and the error is rethrown there as a
-// RankError at the end, while the other workers go on.
+// RankError at the end, while the other workers go on. A failure of the message loop itself
+// (out of memory for a result, a stray message) aborts the job (Session::abort).
 void distribute(const Session& session, int threads, const WorkPool& pool);
 
 }  // namespace memcarlo::mpi

@@ -179,6 +179,20 @@ class Campaign(unittest.TestCase):
             self.assertEqual(sorted(int(g.attrs["id"]) for g in f["trials"].values()),
                              list(range(1, 18, 2)))
 
+        # a rank that reads another campaign takes no trial and says so; rank 0 runs them all
+        other = self.write("other.toml", CAMPAIGN.replace("seed = 11", "seed = 12"))
+        mixed = self.path("mixed.h5")
+        r = subprocess.run([MPIEXEC, "--oversubscribe", "-np", "1", MEMCARLO, "campaign", "run",
+                            self.campaign, "--out", mixed, "--quiet", ":", "-np", "1", MEMCARLO,
+                            "campaign", "run", other, "--out", mixed, "--quiet"],
+                           capture_output=True, text=True, env=MPI_ENV)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("MPI rank 1: campaign", r.stderr)
+        self.assertIn("every rank must read the same campaign file", r.stderr)
+        self.assert_same(one, mixed)
+        with h5py.File(mixed) as f:
+            self.assertEqual({int(g.attrs["mpi_rank"]) for g in f["trials"].values()}, {0})
+
         # an error every rank meets is printed once; nothing is overwritten
         r = subprocess.run(mpirun + ["2", MEMCARLO, "campaign", "run", self.campaign, "--out", two],
                            capture_output=True, text=True, env=MPI_ENV)
