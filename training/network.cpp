@@ -1,6 +1,8 @@
 #include "training/network.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <span>
 
 #include <fmt/format.h>
 
@@ -28,8 +30,59 @@ std::string block_rule_name(BlockRule rule) {
 FeedbackLayout parse_feedback_layout(const std::string& name) {
   if (name == "per_layer" || name == "per-layer") return FeedbackLayout::per_layer;
   if (name == "merged") return FeedbackLayout::merged;
-  throw InputError(fmt::format("unknown feedback layout '{}': use per_layer or merged", name));
+  if (name == "shared") return FeedbackLayout::shared;
+  throw InputError(fmt::format("unknown feedback layout '{}': use per_layer, merged or shared", name));
 }
+
+std::string feedback_layout_name(FeedbackLayout layout) {
+  switch (layout) {
+    case FeedbackLayout::per_layer: return "per_layer";
+    case FeedbackLayout::merged: return "merged";
+    case FeedbackLayout::shared: return "shared";
+  }
+  return "?";
+}
+
+namespace {
+
+// Moments, extremes and an equal-width histogram of the entries.
+void describe_entries(std::span<const float> v, FeedbackStats& s) {
+  const double n = static_cast<double>(v.size());
+  double sum = 0;
+  s.min = v.empty() ? 0.0 : v[0];
+  s.max = s.min;
+  for (float x : v) {
+    sum += x;
+    s.min = std::min<double>(s.min, x);
+    s.max = std::max<double>(s.max, x);
+  }
+  s.mean = sum / n;
+  double m2 = 0, m3 = 0, m4 = 0;
+  for (float x : v) {
+    const double d = x - s.mean, d2 = d * d;
+    m2 += d2;
+    m3 += d2 * d;
+    m4 += d2 * d2;
+  }
+  m2 /= n;
+  m3 /= n;
+  m4 /= n;
+  s.std = std::sqrt(m2);
+  s.skewness = m2 > 0 ? m3 / (m2 * s.std) : 0.0;
+  s.excess_kurtosis = m2 > 0 ? m4 / (m2 * m2) - 3.0 : 0.0;
+  constexpr std::size_t K = FeedbackStats::kHistogramBins;
+  const double width = (s.max - s.min) / static_cast<double>(K);
+  s.histogram_edges.resize(K + 1);
+  for (std::size_t k = 0; k <= K; ++k) s.histogram_edges[k] = s.min + width * static_cast<double>(k);
+  s.histogram_edges[K] = s.max;
+  s.histogram_counts.assign(K, 0);
+  for (float x : v) {
+    const double k = width > 0 ? std::floor((x - s.min) / width) : 0.0;
+    ++s.histogram_counts[std::min(K - 1, static_cast<std::size_t>(std::max(0.0, k)))];
+  }
+}
+
+}  // namespace
 
 Tensor GaussianFeedback::generate(std::size_t rows, std::size_t cols, RngStream& rng) const {
   Tensor B({rows, cols});
@@ -139,10 +192,18 @@ void Network::set_rules(std::vector<BlockRule> rules) {
 void Network::set_feedback(const FeedbackSource& source, FeedbackLayout layout, RngStream& rng) {
   layout_ = layout;
   feedback_offset_.assign(blocks(), 0);
-  std::size_t rows = 0;
+  feedback_scale_.assign(blocks(), 0.0f);
+  feedback_stats_ = FeedbackStats();
+  std::size_t rows = 0, d_max = 0;
   for (std::size_t b = 0; b + 1 < blocks(); ++b) {
-    feedback_offset_[b] = rows;
-    if (rules_[b] == BlockRule::dfa) rows += block_output_size(b);
+    if (rules_[b] != BlockRule::dfa) continue;
+    feedback_offset_[b] = layout == FeedbackLayout::shared ? 0 : rows;
+    rows += block_output_size(b);
+    d_max = std::max(d_max, block_output_size(b));
+    // B_l has entries of variance 1 / d_l, so that B_l e is as large as the backprop gradient of
+    // a layer initialised by PyTorch's rule. Shared: the array is normalised by 1/sqrt(d_max)
+    // and block l's slice scaled by sqrt(d_max / d_l), the same 1/sqrt(d_l) in all.
+    feedback_scale_[b] = 1.0f / std::sqrt(static_cast<float>(block_output_size(b)));
   }
   if (rows == 0) {
     feedback_ = Tensor();
@@ -150,6 +211,8 @@ void Network::set_feedback(const FeedbackSource& source, FeedbackLayout layout, 
   }
   if (layout == FeedbackLayout::merged) {
     feedback_ = source.generate(rows, classes_, rng);
+  } else if (layout == FeedbackLayout::shared) {
+    feedback_ = source.generate(d_max, classes_, rng);
   } else {
     // One matrix per block from its own substream of the caller's stream, so a block's B does
     // not change when another block's rule does.
@@ -163,11 +226,20 @@ void Network::set_feedback(const FeedbackSource& source, FeedbackLayout layout, 
                 feedback_.data.begin() + static_cast<std::ptrdiff_t>(feedback_offset_[b] * classes_));
     }
   }
+  MC_VALIDATE(feedback_.shape == Shape({layout == FeedbackLayout::shared ? d_max : rows, classes_}),
+              "feedback source {} returned a matrix of shape {}", source.name(),
+              shape_string(feedback_.shape));
+  feedback_stats_.source = source.name();
+  feedback_stats_.layout = feedback_layout_name(layout);
+  feedback_stats_.rows = feedback_.shape[0];
+  feedback_stats_.cols = classes_;
+  feedback_stats_.cells = feedback_.size() * source.devices_per_entry();
+  describe_entries(feedback_.data, feedback_stats_);
+  if (layout == FeedbackLayout::shared) return;  // scaled on use: the slices overlap
   for (std::size_t b = 0; b + 1 < blocks(); ++b) {
     if (rules_[b] != BlockRule::dfa) continue;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(block_output_size(b)));
     float* row = feedback_.ptr() + feedback_offset_[b] * classes_;
-    for (std::size_t k = 0; k < block_output_size(b) * classes_; ++k) row[k] *= scale;
+    for (std::size_t k = 0; k < block_output_size(b) * classes_; ++k) row[k] *= feedback_scale_[b];
   }
 }
 
@@ -177,6 +249,8 @@ Tensor Network::feedback_matrix(std::size_t b) const {
   Tensor B({block_output_size(b), classes_});
   const float* from = feedback_.ptr() + feedback_offset_[b] * classes_;
   std::copy(from, from + B.size(), B.ptr());
+  if (layout_ == FeedbackLayout::shared)
+    for (float& v : B.data) v *= feedback_scale_[b];
   return B;
 }
 
@@ -187,7 +261,8 @@ void Network::backward(const Tensor& grad_logits, const Pass& pass) {
   // Direct feedback: B_l e for every dfa block, e = dL/d(logits), (N, rows_l) = e B_l^T.
   if (feedback_.size() > 0) {
     const std::size_t R = feedback_.shape[0];
-    if (layout_ == FeedbackLayout::merged) {
+    const bool one_product = layout_ != FeedbackLayout::per_layer;
+    if (one_product) {
       feedback_out_.resize({N, R});
       sgemm(Trans::no, Trans::yes, static_cast<int>(N), static_cast<int>(R), static_cast<int>(C),
             1.0f, grad_logits.ptr(), static_cast<int>(C), feedback_.ptr(), static_cast<int>(C),
@@ -203,6 +278,13 @@ void Network::backward(const Tensor& grad_logits, const Pass& pass) {
         for (std::size_t n = 0; n < N; ++n)
           std::copy_n(feedback_out_.ptr() + n * R + feedback_offset_[b], rows,
                       block_grad_[b].ptr() + n * rows);
+      } else if (layout_ == FeedbackLayout::shared) {
+        const float scale = feedback_scale_[b];
+        for (std::size_t n = 0; n < N; ++n) {
+          const float* from = feedback_out_.ptr() + n * R;
+          float* to = block_grad_[b].ptr() + n * rows;
+          for (std::size_t k = 0; k < rows; ++k) to[k] = scale * from[k];
+        }
       } else {
         sgemm(Trans::no, Trans::yes, static_cast<int>(N), static_cast<int>(rows),
               static_cast<int>(C), 1.0f, grad_logits.ptr(), static_cast<int>(C),

@@ -148,8 +148,8 @@ TEST_CASE("backprop through a conv network agrees with central finite difference
   }
 }
 
-TEST_CASE("DFA gives each hidden layer (B_l e) * f'(a_l), per-layer and merged feedback") {
-  for (auto layout : {FeedbackLayout::per_layer, FeedbackLayout::merged}) {
+TEST_CASE("DFA gives each hidden layer (B_l e) * f'(a_l), per-layer, merged and shared feedback") {
+  for (auto layout : {FeedbackLayout::per_layer, FeedbackLayout::merged, FeedbackLayout::shared}) {
     Network net = mlp(5, {7, 6}, 3);
     RngStream rng(11, 0, stream_id("test"));
     net.initialize(rng);
@@ -203,6 +203,60 @@ TEST_CASE("feedback rows are scaled to unit variance over the block's outputs") 
     CHECK(std::abs(var / want - 1) < 4 * std::sqrt(2.0 / static_cast<double>(B.size())));
   }
   CHECK(net.feedback_matrix(2).size() == 0);
+}
+
+// Records the matrices it generated, so the test can see the array the network was given.
+class RecordingFeedback final : public FeedbackSource {
+ public:
+  std::string name() const override { return "recording"; }
+  Tensor generate(std::size_t rows, std::size_t cols, RngStream& rng) const override {
+    arrays.push_back(GaussianFeedback().generate(rows, cols, rng));
+    return arrays.back();
+  }
+  std::size_t devices_per_entry() const override { return 2; }
+  mutable std::vector<Tensor> arrays;
+};
+
+TEST_CASE("shared feedback: one array of the largest block's rows, block l reads its first d_l "
+          "rows scaled by 1/sqrt(d_l)") {
+  Network net = mlp(5, {7, 9, 4}, 3);
+  RngStream rng(13, 0, stream_id("test"));
+  net.initialize(rng);
+  net.set_rules({BlockRule::dfa, BlockRule::dfa, BlockRule::dfa, BlockRule::backprop});
+  RecordingFeedback source;
+  net.set_feedback(source, FeedbackLayout::shared, rng);
+  REQUIRE(source.arrays.size() == 1);
+  const Tensor& A = source.arrays[0];
+  REQUIRE(A.shape == Shape{9u, 3u});  // d_max = 9 rows, not 7 + 9 + 4
+  for (std::size_t b = 0; b < 3; ++b) {
+    const Tensor B = net.feedback_matrix(b);
+    const std::size_t d = net.block_output_size(b);
+    REQUIRE(B.shape == Shape{d, 3u});
+    // sqrt(d_max / d_l) (Launay 2019) times the array's 1/sqrt(d_max): 1/sqrt(d_l).
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    for (std::size_t k = 0; k < B.size(); ++k) CHECK(B.data[k] == A.data[k] * scale);
+  }
+  // The record: the array as generated, in entries and in devices (2 per entry here).
+  const FeedbackStats& s = net.feedback_stats();
+  CHECK(s.source == "recording");
+  CHECK(s.layout == "shared");
+  CHECK(s.rows == 9);
+  CHECK(s.cols == 3);
+  CHECK(s.cells == 54);
+  double sum = 0;
+  for (float v : A.data) sum += v;
+  CHECK(s.mean == doctest::Approx(sum / 27.0).epsilon(1e-12));
+  std::int64_t counted = 0;
+  for (auto c : s.histogram_counts) counted += c;
+  CHECK(counted == 27);
+  CHECK(s.histogram_edges.front() == s.min);
+  CHECK(s.histogram_edges.back() == s.max);
+  // Merged holds every block's rows.
+  net.set_feedback(source, FeedbackLayout::merged, rng);
+  CHECK(net.feedback_stats().rows == 7 + 9 + 4);
+  CHECK(net.feedback_stats().layout == "merged");
+  CHECK(parse_feedback_layout("shared") == FeedbackLayout::shared);
+  CHECK_THROWS_AS(parse_feedback_layout("stacked"), InputError);
 }
 
 TEST_CASE("hybrid rules: a backprop block under a DFA block gets the true gradient") {
