@@ -260,17 +260,21 @@ class Campaign(unittest.TestCase):
             np.testing.assert_array_equal(f["replicas/000/test_accuracy"][()], curve)
 
     def test_sigkill_at_random_moments_then_resume(self):
+        start = time.monotonic()
         reference = self.campaign_run(self.path("reference.h5"))
+        # Kill moments spread over the time a whole run takes here (so a fast machine is not
+        # left with runs that finish before the kill), from start-up to the last trial.
+        whole = time.monotonic() - start
         out = self.path("killed.h5")
         rng = random.Random(2026)
         kills = 0
-        for attempt in range(60):
+        for attempt in range(80):
             if kills >= 20:
                 break
             p = subprocess.Popen([MEMCARLO, "campaign", "run", self.campaign, "--out", out,
                                   "--resume", "--quiet", "--threads", "2"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.05, 1.5))
+            time.sleep(rng.uniform(0.02, 0.9) * whole)
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)
                 kills += 1
