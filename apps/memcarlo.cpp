@@ -144,6 +144,12 @@ std::string train_help() {
     out += fmt::format("  {:<16} {:>4}  default {:<10} {}\n", p.key, p.unit.empty() ? "-" : p.unit,
                        p.default_value.empty() || p.default_value == "\"\"" ? "''" : p.default_value,
                        p.doc);
+  out += "\nThe PCM feedback array of feedback_source = pcm (RUN.toml table [pcm-feedback], or\n"
+         "--set pcm-feedback.key=value; docs/training.md):\n";
+  for (const auto& p : mc::describe_params(mc::analog::PcmFeedbackConfig{}))
+    out += fmt::format("  {:<16} {:>4}  default {:<10} {}\n", p.key, p.unit.empty() ? "-" : p.unit,
+                       p.default_value.empty() || p.default_value == "\"\"" ? "''" : p.default_value,
+                       p.doc);
   out += "\nThe devices' own keys (RUN.toml tables [memristor], [lut], [pcm-crystallization],\n"
          "[pcm-drift], or --set memristor.key=value) apply over analog.device_config; the keys,\n"
          "units and defaults are those of `memcarlo device simulate --help`.\n";
@@ -156,7 +162,8 @@ std::string train_help() {
   return out;
 }
 
-// `--set` of `memcarlo train`: `analog.key=value` sets a key of the [analog] table,
+// `--set` of `memcarlo train`: `analog.key=value` sets a key of the [analog] table (likewise
+// `pcm-feedback.key=value`),
 // `memristor.key=value` (or another device model's) one of the run's device keys, `key=value`
 // and `train.key=value` one of [train].
 void apply_train_assignment(mc::campaign::RunConfig& run, const std::string& assignment) {
@@ -180,6 +187,8 @@ void apply_train_assignment(mc::campaign::RunConfig& run, const std::string& ass
   };
   if (table == "analog") {
     set(run.analog);
+  } else if (table == "pcm-feedback") {
+    set(run.pcm_feedback);
   } else if (table == "train") {
     set(run.train);
   } else {  // a device model's key, or an error naming the table
@@ -536,18 +545,18 @@ int main(int argc, char** argv) {
       for (const auto& a : train_sets) apply_train_assignment(run, a);
       MC_VALIDATE(!train_out.empty(), "train needs --out FILE.h5 for the results");
       mc::campaign::validate(run);
-      const tr::TrainConfig& config = run.train;
-      const mc::analog::AnalogConfig& analog = run.analog;
       mc::h5::check_output_path(train_out);  // before the work, not after it
       tr::TrainOptions options;
       options.show_progress = !train_quiet;
-      std::unique_ptr<mc::analog::AnalogHardware> hardware;
-      if (mc::analog::uses_hardware(analog)) {
-        hardware = std::make_unique<mc::analog::AnalogHardware>(
-            analog, static_cast<std::uint64_t>(config.seed), run.devices.empty() ? nullptr : &run.devices);
-        options.hardware = hardware.get();
-      }
-      const auto result = tr::run_training(config, options);
+      const mc::campaign::RunHardware hardware = mc::campaign::build_hardware(run);
+      hardware.attach(options);
+      if (hardware.feedback && !train_quiet)
+        fmt::print("PCM feedback: {} cells ({}) after {} pulses: G mean {:.3g} uS, sd {:.3g} uS "
+                   "(library simulated in {:.1f} s)\n",
+                   run.pcm_feedback.library_devices, run.pcm_feedback.preset, run.pcm_feedback.pulses,
+                   hardware.feedback->mean_S() * 1e6, hardware.feedback->std_S() * 1e6,
+                   hardware.feedback->library_seconds());
+      const auto result = tr::run_training(run.train, options);
       tr::write_results(train_out, result, command_line(argc, argv));
       if (!train_quiet) {
         for (std::size_t i = 0; i < result.replicas.size(); ++i) {

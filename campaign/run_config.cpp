@@ -6,6 +6,9 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <future>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "core/config.hpp"
@@ -67,12 +70,46 @@ std::pair<std::string_view, std::string_view> split_key(std::string_view dotted_
   return {dotted_key.substr(0, dot), dotted_key.substr(dot + 1)};
 }
 
+// The library of (config, seed), built by the first thread that asks for it; the others wait
+// for that one instead of building their own. A failed build is not kept.
+std::shared_ptr<const analog::PcmFeedback> pcm_feedback_library(const analog::PcmFeedbackConfig& config,
+                                                                std::uint64_t seed) {
+  using Entry = std::shared_future<std::shared_ptr<const analog::PcmFeedback>>;
+  static std::mutex mutex;
+  static std::map<std::string, Entry> built;
+  const std::string key = fmt::format("{}seed = {}\n", to_toml(config), seed);
+  std::promise<std::shared_ptr<const analog::PcmFeedback>> promise;
+  Entry entry;
+  {
+    std::lock_guard lock(mutex);
+    const auto it = built.find(key);
+    if (it != built.end()) {
+      entry = it->second;
+    } else {
+      if (built.size() >= 64) built.clear();  // bounded: a library is ~32 kB, rebuilding is cheap
+      built.emplace(key, promise.get_future().share());
+    }
+  }
+  if (entry.valid()) return entry.get();  // rethrows the builder's error
+  try {
+    auto library = std::make_shared<const analog::PcmFeedback>(config, seed);
+    promise.set_value(library);
+    return library;
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+    std::lock_guard lock(mutex);
+    built.erase(key);
+    throw;
+  }
+}
+
 }  // namespace
 
 KeyKind key_kind(const RunConfig& run, std::string_view dotted_key) {
   const auto [table, key] = split_key(dotted_key);
   if (table == "train") return kind_of(param_type(run.train, key));
   if (table == "analog") return kind_of(param_type(run.analog, key));
+  if (table == "pcm-feedback") return kind_of(param_type(run.pcm_feedback, key));
   if (is_device_table(table)) return kind_of(model_param_type(table, key));
   return KeyKind::unknown_table;
 }
@@ -82,25 +119,30 @@ void set_run_key(RunConfig& run, std::string_view dotted_key, const toml::node& 
   const auto [table, key] = split_key(dotted_key);
   if (table == "train") return set_param(run.train, key, value, origin);
   if (table == "analog") return set_param(run.analog, key, value, origin);
+  if (table == "pcm-feedback") return set_param(run.pcm_feedback, key, value, origin);
   if (is_device_table(table)) return set_device_key(run, table, key, value, origin);
-  throw InputError(fmt::format("{}: key '{}' is not TABLE.KEY of a run's table: [train], [analog] "
-                               "or a device model's ([memristor], [lut], [pcm-crystallization], "
-                               "[pcm-drift])",
+  throw InputError(fmt::format("{}: key '{}' is not TABLE.KEY of a run's table: [train], [analog], "
+                               "[pcm-feedback] or a device model's ([memristor], [lut], "
+                               "[pcm-crystallization], [pcm-drift])",
                                origin, dotted_key));
 }
 
 void apply_run_tables(RunConfig& run, const toml::table& tables, std::string_view origin) {
   for (const auto& [name, node] : tables) {
     const auto* table = node.as_table();
-    MC_VALIDATE(table && (name.str() == "train" || name.str() == "analog" || is_device_table(name.str())),
-                "{}: unexpected key '{}' (the run's keys belong in a [train] or [analog] table, or a "
-                "device model's: [memristor], [lut], [pcm-crystallization], [pcm-drift])",
+    MC_VALIDATE(table && (name.str() == "train" || name.str() == "analog" ||
+                          name.str() == "pcm-feedback" || is_device_table(name.str())),
+                "{}: unexpected key '{}' (the run's keys belong in a [train], [analog] or "
+                "[pcm-feedback] table, or a device model's: [memristor], [lut], "
+                "[pcm-crystallization], [pcm-drift])",
                 origin, name.str());
     const std::string where = fmt::format("{} [{}]", origin, name.str());
     if (name.str() == "train") {
       apply_table(run.train, *table, where);
     } else if (name.str() == "analog") {
       apply_table(run.analog, *table, where);
+    } else if (name.str() == "pcm-feedback") {
+      apply_table(run.pcm_feedback, *table, where);
     } else {
       for (const auto& [key, value] : *table) {
         MC_VALIDATE(!value.is_table() && !value.is_array(), "{}: unexpected table or array '{}'",
@@ -111,9 +153,19 @@ void apply_run_tables(RunConfig& run, const toml::table& tables, std::string_vie
   }
 }
 
+bool reads_pcm_feedback(const RunConfig& run) {
+  return run.train.feedback_source == "pcm" && run.train.rule != "bp";
+}
+
 void validate(const RunConfig& run) {
   training::validate(run.train);
   analog::validate(run.analog);
+  analog::validate(run.pcm_feedback);
+  MC_VALIDATE(reads_pcm_feedback(run) ||
+                  to_toml(run.pcm_feedback) == to_toml(analog::PcmFeedbackConfig{}),
+              "[pcm-feedback] keys are set, but the run {}",
+              run.train.rule == "bp" ? "trains by backprop (train.rule = bp)"
+                                     : "draws B from train.feedback_source = " + run.train.feedback_source);
   const auto read = analog::device_models(run.analog);
   for (const auto& [model, node] : run.devices)
     MC_VALIDATE(std::find(read.begin(), read.end(), model.str()) != read.end(),
@@ -125,7 +177,27 @@ std::string run_toml(const RunConfig& run) {
   std::string out = "[train]\n" + to_toml(run.train) + "[analog]\n" + to_toml(run.analog);
   for (const auto& [model, node] : run.devices)
     out += fmt::format("[{}]\n{}", model.str(), flat_table_toml(*node.as_table()));
+  // Only when read, so that the hash of a run without PCM feedback is what it was before the
+  // table existed.
+  if (reads_pcm_feedback(run)) out += "[pcm-feedback]\n" + to_toml(run.pcm_feedback);
   return out;
+}
+
+void RunHardware::attach(training::TrainOptions& options) const {
+  options.hardware = analog.get();
+  options.feedback = feedback.get();
+}
+
+RunHardware build_hardware(const RunConfig& run) {
+  RunHardware h;
+  if (analog::uses_hardware(run.analog))
+    h.analog = std::make_unique<analog::AnalogHardware>(
+        run.analog, static_cast<std::uint64_t>(run.train.seed),
+        run.devices.empty() ? nullptr : &run.devices);
+  if (reads_pcm_feedback(run))
+    h.feedback = pcm_feedback_library(run.pcm_feedback, derive_seed(static_cast<std::uint64_t>(run.train.seed), 0,
+                                                                    stream_id("pcm_feedback_library")));
+  return h;
 }
 
 }  // namespace memcarlo::campaign

@@ -1,16 +1,19 @@
-// One run of `memcarlo train` as data: its [train] and [analog] tables and its own device keys
-// ([memristor], [lut], [pcm-crystallization], [pcm-drift]: applied over analog.device_config),
-// and the one way they are filled from a RUN.toml's tables and from `table.key` assignments. A
-// campaign trial is such a run; its axes address keys as "train.lr", "analog.epsilon" or
-// "memristor.sigma_area".
+// One run of `memcarlo train` as data: its [train] and [analog] tables, its own device keys
+// ([memristor], [lut], [pcm-crystallization], [pcm-drift]: applied over analog.device_config)
+// and its [pcm-feedback] table (the PCM feedback array of train.feedback_source = "pcm"), and the
+// one way they are filled from a RUN.toml's tables and from `table.key` assignments. A campaign
+// trial is such a run; its axes address keys as "train.lr", "analog.epsilon",
+// "memristor.sigma_area" or "pcm-feedback.pulses".
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include <toml++/toml.h>
 
 #include "analog/hardware.hpp"
+#include "analog/pcm_feedback.hpp"
 #include "training/trainer.hpp"
 
 namespace memcarlo::campaign {
@@ -19,7 +22,11 @@ struct RunConfig {
   training::TrainConfig train;
   analog::AnalogConfig analog;
   toml::table devices;  // by model: the keys set by the run itself (checked types, int -> float)
+  analog::PcmFeedbackConfig pcm_feedback;
 };
+
+// Whether the run draws its feedback from PCM cells (and so reads [pcm-feedback]).
+bool reads_pcm_feedback(const RunConfig& run);
 
 // The device models whose keys a run can set (in tables named after them).
 inline constexpr std::string_view kDeviceTables[] = {"memristor", "lut", "pcm-crystallization",
@@ -45,8 +52,21 @@ void apply_run_tables(RunConfig& run, const toml::table& tables, std::string_vie
 // analog.device reads; errors name the key.
 void validate(const RunConfig& run);
 
-// The run as TOML ([train], [analog], then the device tables), readable back by
-// apply_run_tables.
+// The run as TOML ([train], [analog], the device tables, then [pcm-feedback] if the run reads
+// it), readable back by apply_run_tables.
 std::string run_toml(const RunConfig& run);
+
+// What a run trains on beyond the digital engine, built once and shared read-only by its
+// replicas: the analog hardware (null for digital training) and the feedback source (null for
+// gaussian). A PCM feedback library depends only on [pcm-feedback] and the run's seed, so the
+// process keeps the libraries it built and a campaign's trials of one seed share one (2 s of
+// simulation for the default cgst library, each time it is not rebuilt).
+struct RunHardware {
+  std::unique_ptr<analog::AnalogHardware> analog;
+  std::shared_ptr<const analog::PcmFeedback> feedback;
+  // Points the options at them.
+  void attach(training::TrainOptions& options) const;
+};
+RunHardware build_hardware(const RunConfig& run);
 
 }  // namespace memcarlo::campaign

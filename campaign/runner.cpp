@@ -114,13 +114,8 @@ Outcome run_trial(const Campaign& c, const Trial& t, const std::map<std::string,
     training::TrainOptions options;
     options.show_progress = false;
     options.dataset = &datasets.at(dataset_key(run));
-    std::unique_ptr<analog::AnalogHardware> hardware;
-    if (analog::uses_hardware(run.analog)) {
-      hardware = std::make_unique<analog::AnalogHardware>(
-          run.analog, static_cast<std::uint64_t>(run.train.seed),
-          run.devices.empty() ? nullptr : &run.devices);
-      options.hardware = hardware.get();
-    }
+    const RunHardware hardware = build_hardware(run);
+    hardware.attach(options);
     training::TrainResult result = training::run_training(run.train, options);
     o.replica = std::move(result.replicas.at(0));
     o.status = o.replica->status;
@@ -540,15 +535,9 @@ std::string dry_run(const Campaign& c, Shard shard, int threads, bool probe) {
   training::TrainOptions options;
   options.show_progress = false;
   options.dataset = &data;
-  std::unique_ptr<analog::AnalogHardware> hardware;
-  if (analog::uses_hardware(p.analog)) {
-    p.analog.inference_device = "none";
-    if (analog::uses_hardware(p.analog)) {
-      hardware = std::make_unique<analog::AnalogHardware>(
-          p.analog, static_cast<std::uint64_t>(p.train.seed), p.devices.empty() ? nullptr : &p.devices);
-      options.hardware = hardware.get();
-    }
-  }
+  p.analog.inference_device = "none";  // measured after training: not part of a step
+  const RunHardware hardware = build_hardware(p);
+  hardware.attach(options);
   const auto r = training::run_training(p.train, options).replicas.at(0);
   const double per_step = r.train_seconds / kProbeBatches;
   const double per_test = std::max(0.0, r.seconds - r.train_seconds) / kProbeTest;

@@ -116,8 +116,8 @@ std::pair<double, double> evaluate(Network& net, const BatchMaker& test, std::si
 }
 
 ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const Dataset& dataset,
-                            const Hardware* hardware_spec, std::uint64_t replica,
-                            ProgressReporter& progress) {
+                            const Hardware* hardware_spec, const FeedbackSource& feedback,
+                            std::uint64_t replica, ProgressReporter& progress) {
   const auto start_time = std::chrono::steady_clock::now();
   const std::uint64_t seed = static_cast<std::uint64_t>(c.seed);
   Network net = build_network(spec, sample_shape(dataset), dataset.classes, c.width);
@@ -126,7 +126,7 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
   net.set_rules(block_rules(c, net.blocks()));
   if (c.rule != "bp") {
     RngStream feedback_rng(seed, replica, streams::feedback);
-    net.set_feedback(GaussianFeedback(), parse_feedback_layout(c.feedback), feedback_rng);
+    net.set_feedback(feedback, parse_feedback_layout(c.feedback), feedback_rng);
   }
   const SgdConfig sgd{c.momentum, c.weight_decay};
   const std::unique_ptr<ReplicaHardware> hardware =
@@ -151,6 +151,7 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
   const std::size_t batches = n_train / B;  // the last partial batch is dropped, as drop_last
 
   ReplicaResult r;
+  r.feedback = net.feedback_stats();
   Tensor x, grad;
   std::vector<int> labels;
   std::uint64_t step = 0, eval_passes = 0;
@@ -240,8 +241,8 @@ void validate(const TrainConfig& c) {
               "block_rules is set, but rule = '{}': use rule = \"hybrid\"", c.rule);
   MC_VALIDATE(c.rule != "hybrid" || !c.block_rules.empty(),
               "rule = \"hybrid\" needs block_rules, e.g. \"dfa,dfa,bp\"");
-  MC_VALIDATE(c.feedback_source == "gaussian", "feedback_source = '{}': only gaussian exists so far",
-              c.feedback_source);
+  MC_VALIDATE(c.feedback_source == "gaussian" || c.feedback_source == "pcm",
+              "feedback_source = '{}': use gaussian or pcm", c.feedback_source);
   MC_VALIDATE(c.step_epochs >= 1, "step_epochs = {} must be >= 1", c.step_epochs);
   MC_VALIDATE(std::isfinite(c.gamma) && c.gamma > 0, "gamma = {} must be positive", c.gamma);
   parse_feedback_layout(c.feedback);
@@ -254,6 +255,13 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
   TrainResult result;
   result.config = config;
   if (options.hardware) result.hardware_config_toml = options.hardware->config_toml();
+  const GaussianFeedback gaussian;
+  const FeedbackSource& feedback = options.feedback ? *options.feedback : gaussian;
+  MC_VALIDATE(config.rule == "bp" || feedback.name() == config.feedback_source,
+              "feedback_source = {}, but the run was given the {} source (memcarlo train and "
+              "campaigns build it from the [pcm-feedback] table)",
+              config.feedback_source, feedback.name());
+  if (config.rule != "bp") result.hardware_config_toml += feedback.config_toml();
   const ModelSpec spec = model_spec(config, result.model_toml);
   std::optional<Dataset> loaded;
   if (!options.dataset)
@@ -283,7 +291,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
   const auto start = std::chrono::steady_clock::now();
   parallel_for(config.replicas, [&](std::int64_t i) {
     result.replicas[static_cast<std::size_t>(i)] =
-        train_replica(config, spec, dataset, options.hardware, static_cast<std::uint64_t>(i),
+        train_replica(config, spec, dataset, options.hardware, feedback, static_cast<std::uint64_t>(i),
                       progress);
   });
   progress.finish();
@@ -363,6 +371,28 @@ void write_replica(h5::Group& g, const ReplicaResult& r, std::int64_t seed, std:
   g.write("lr", lr, {"1", "learning rate used in the epoch"});
   g.write("epoch_time_s", es, {"s", "wall time of the epoch, evaluation included"});
   if (r.extras) r.extras->write(g);
+  if (!r.feedback.source.empty()) {
+    const FeedbackStats& f = r.feedback;
+    h5::Group fb = g.create_group("feedback");
+    fb.write_attr("source", f.source);
+    fb.write_attr("layout", f.layout);
+    fb.write_attr("array_rows", static_cast<std::int64_t>(f.rows));
+    fb.write_attr("array_cols", static_cast<std::int64_t>(f.cols));
+    fb.write_attr("array_entries", static_cast<std::int64_t>(f.rows * f.cols));
+    fb.write_attr("array_cells", static_cast<std::int64_t>(f.cells));
+    fb.write_attr("mean", f.mean);
+    fb.write_attr("std", f.std);
+    fb.write_attr("skewness", f.skewness);
+    fb.write_attr("excess_kurtosis", f.excess_kurtosis);
+    fb.write_attr("min", f.min);
+    fb.write_attr("max", f.max);
+    fb.write("histogram_edges", NdArray<double>({f.histogram_edges.size()}, f.histogram_edges),
+             {"1", "bin edges of the entries of the feedback array as generated (unit variance, "
+                   "before each block's 1/sqrt(rows) scale)"});
+    fb.write("histogram_counts",
+             NdArray<std::int64_t>({f.histogram_counts.size()}, f.histogram_counts),
+             {"1", "entries per bin"});
+  }
   if (!r.weights.empty()) {
     h5::Group w = g.create_group("weights");
     for (std::size_t k = 0; k < r.weights.size(); ++k)

@@ -37,7 +37,7 @@ struct TrainConfig {
   // learning rule
   std::string rule = "bp";  // bp, dfa, hybrid
   std::string block_rules;  // hybrid: one of bp/dfa/frozen per block, comma separated
-  std::string feedback = "per_layer";     // per_layer or merged
+  std::string feedback = "per_layer";     // per_layer, merged or shared
   std::string feedback_source = "gaussian";
   // optimisation
   std::int64_t epochs = 3;
@@ -70,8 +70,8 @@ struct TrainConfig {
     v(ParamInfo{"rule", "", "bp (backprop), dfa (direct feedback alignment) or hybrid"}, rule);
     v(ParamInfo{"block_rules", "", "hybrid: bp, dfa or frozen per block (a block starts at each dense/conv2d layer)"},
       block_rules);
-    v(ParamInfo{"feedback", "", "dfa feedback matrices: per_layer, or merged into one array"}, feedback);
-    v(ParamInfo{"feedback_source", "", "where B comes from: gaussian"}, feedback_source);
+    v(ParamInfo{"feedback", "", "dfa feedback matrices: per_layer, merged (one array stacking every block's B) or shared (one array of the largest block's rows, read in part by every block; Lu 2020)"}, feedback);
+    v(ParamInfo{"feedback_source", "", "where B comes from: gaussian, or pcm (PCM cells after identical partial-SET pulses; the [pcm-feedback] table)"}, feedback_source);
     v(ParamInfo{"epochs", "1", "training epochs"}, epochs);
     v(ParamInfo{"batch", "1", "mini-batch size"}, batch);
     v(ParamInfo{"lr", "1", "learning rate of SGD"}, lr);
@@ -156,6 +156,7 @@ struct ReplicaResult {
   std::vector<std::pair<std::string, std::vector<float>>> weights;
   std::vector<std::vector<std::size_t>> weight_shapes;
   std::shared_ptr<const ReplicaExtras> extras;  // from the hardware, if any
+  FeedbackStats feedback;  // the feedback array drawn (source empty without dfa blocks)
 };
 
 struct TrainResult {
@@ -172,6 +173,8 @@ struct TrainResult {
 struct TrainOptions {
   bool show_progress = true;
   const Hardware* hardware = nullptr;  // null: the digital engine alone
+  // Source of the dfa feedback matrices; null: gaussian. Must be named as config.feedback_source.
+  const FeedbackSource* feedback = nullptr;
   // The run's data set, loaded once by the caller and shared read-only (a campaign's trials);
   // null: the run loads config.dataset itself.
   const Dataset* dataset = nullptr;

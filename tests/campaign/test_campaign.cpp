@@ -340,3 +340,41 @@ values = [0.1]
   CHECK(unused.find("[memristor] keys are set, but analog.device = none reads no device table") !=
         std::string::npos);
 }
+
+TEST_CASE("campaign: axes reach the PCM feedback array's keys, echoed only when the run reads them") {
+  const cp::Campaign c = parse(R"(
+[campaign]
+name = "pcm feedback"
+[base.train]
+rule = "dfa"
+feedback = "shared"
+feedback_source = "pcm"
+[base.pcm-feedback]
+form = "mean_subtracted"
+[[axis]]
+key = "pcm-feedback.pulses"
+values = [100, 400]
+)");
+  CHECK(c.points() == 2);
+  const cp::RunConfig run = cp::resolve(c, cp::trial(c, 1));
+  CHECK(run.pcm_feedback.pulses == 400);
+  CHECK(run.pcm_feedback.form == "mean_subtracted");
+  CHECK(cp::run_toml(run).find("[pcm-feedback]\npulses = 400") != std::string::npos);
+  // A run without PCM feedback echoes no such table: its config (and hash) is as before.
+  const cp::Campaign digital = parse(kExample);
+  CHECK(cp::run_toml(cp::resolve(digital, cp::trial(digital, 0))).find("pcm-feedback") ==
+        std::string::npos);
+  const std::string e = error_of(R"(
+[campaign]
+name = "ignored"
+[base.train]
+rule = "dfa"
+[[axis]]
+key = "pcm-feedback.pulses"
+values = [0, 100]
+)");
+  INFO(e);
+  CHECK(e.find("pcm-feedback.pulses = 0") != std::string::npos);
+  CHECK(e.find("[pcm-feedback] keys are set, but the run draws B from train.feedback_source = gaussian") !=
+        std::string::npos);
+}

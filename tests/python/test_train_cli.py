@@ -121,8 +121,59 @@ class Train(unittest.TestCase):
     def test_help_lists_every_key(self):
         r = run(["train", "--help"])
         self.assertEqual(r.returncode, 0)
-        for key in ("block_rules", "feedback", "replicas", "weight_decay", "schedule"):
+        for key in ("block_rules", "feedback", "replicas", "weight_decay", "schedule",
+                    "[pcm-feedback]", "library_devices", "mean_subtracted", "shared"):
             self.assertIn(key, r.stdout)
+
+    def test_pcm_feedback(self):
+        # DFA from a shared array of C-doped GST cells after 400 identical partial-SET pulses:
+        # the file records the array (size in cells, moments, histogram) and echoes the table;
+        # threads change nothing; the run learns.
+        mlp = ("--model", "mlp", "--widths", "64,32", "--rule", "dfa", "--lr", "0.02",
+               "--set", "feedback=shared", "--set", "feedback_source=pcm",
+               "--set", "pcm-feedback.library_devices=512", "--replicas", "2")
+        a = self.train(self.path("pcm1.h5"), *mlp, "--threads", "1")
+        b = self.train(self.path("pcm2.h5"), *mlp, "--threads", "2")
+        with h5py.File(a) as fa, h5py.File(b) as fb:
+            self.assertIn("[pcm-feedback]\npulses = 400", fa.attrs["config"])
+            for rep in ("000", "001"):
+                for name in fa[f"replicas/{rep}/weights"]:
+                    self.assertTrue(np.array_equal(fa[f"replicas/{rep}/weights/{name}"][()],
+                                                   fb[f"replicas/{rep}/weights/{name}"][()]), name)
+                g = fa[f"replicas/{rep}/feedback"]
+                self.assertEqual(g.attrs["source"], "pcm")
+                self.assertEqual(g.attrs["layout"], "shared")
+                # d_max = 64 rows (not 64 + 32) x 10 classes, two cells per entry
+                self.assertEqual((g.attrs["array_rows"], g.attrs["array_cols"]), (64, 10))
+                self.assertEqual(g.attrs["array_cells"], 2 * 64 * 10)
+                self.assertEqual(int(g["histogram_counts"][()].sum()), 640)
+                self.assertLess(abs(g.attrs["mean"]), 0.2)  # 640 entries of sd 1: 5 sd
+                self.assertLess(abs(g.attrs["std"] - 1), 0.2)
+            self.assertTrue(np.all(fa["summary/final_test_accuracy"][()] > 0.5))
+            # Replicas draw their own arrays.
+            self.assertNotEqual(fa["replicas/000/feedback"].attrs["mean"],
+                                fa["replicas/001/feedback"].attrs["mean"])
+        # Gaussian DFA records its (merged) array too.
+        c = self.train(self.path("gauss.h5"), "--model", "mlp", "--widths", "64,32", "--rule", "dfa",
+                       "--set", "feedback=merged", "--epochs", "1")
+        with h5py.File(c) as fc:
+            g = fc["replicas/000/feedback"]
+            self.assertEqual((g.attrs["source"], g.attrs["array_rows"]), ("gaussian", 96))
+            self.assertNotIn("[pcm-feedback]", fc.attrs["config"])
+
+    def test_pcm_feedback_bad_input(self):
+        out = self.path("never.h5")
+        base = ["train", "--out", out, *SMALL, "--model", "mlp", "--rule", "dfa"]
+        pcm = [*base, "--set", "feedback_source=pcm"]
+        self.assert_fails([*pcm, "--set", "pcm-feedback.pulses=0"], "pcm-feedback.pulses = 0", [out], code=1)
+        self.assert_fails([*pcm, "--set", "pcm-feedback.form=pairs"], "pcm-feedback.form = 'pairs'", [out], code=1)
+        self.assert_fails([*pcm, "--set", "pcm-feedback.power=1e-3"], "melting", [out], code=1)
+        self.assert_fails([*pcm, "--set", "pcm-feedback.pulse=3"], "unknown key 'pulse'", [out], code=1)
+        self.assert_fails([*base, "--set", "feedback=stacked"], "feedback layout 'stacked'", [out], code=1)
+        self.assert_fails([*base, "--set", "feedback_source=memristor"], "feedback_source = 'memristor'",
+                          [out], code=1)
+        # A [pcm-feedback] key that the run would ignore is an error, not silence.
+        self.assert_fails([*base, "--set", "pcm-feedback.pulses=100"], "[pcm-feedback] keys are set", [out], code=1)
 
 
 if __name__ == "__main__":

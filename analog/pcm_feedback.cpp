@@ -1,0 +1,122 @@
+#include "analog/pcm_feedback.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "physics/simulate.hpp"
+
+namespace memcarlo::analog {
+
+void validate(const PcmFeedbackConfig& c) {
+  MC_VALIDATE(c.pulses >= 1 && c.pulses <= 100000, "pcm-feedback.pulses = {} must be in [1, 100000]",
+              c.pulses);
+  MC_VALIDATE(std::isfinite(c.power) && c.power > 0, "pcm-feedback.power = {} W must be positive",
+              c.power);
+  MC_VALIDATE(std::isfinite(c.width) && c.width > 0, "pcm-feedback.width = {} s must be positive",
+              c.width);
+  MC_VALIDATE(c.form == "differential" || c.form == "mean_subtracted",
+              "pcm-feedback.form = '{}': use differential or mean_subtracted", c.form);
+  MC_VALIDATE(c.preset == "cgst" || c.preset == "gst", "pcm-feedback.preset = '{}': use cgst or gst",
+              c.preset);
+  MC_VALIDATE(c.library_devices >= 16 && c.library_devices <= 1'000'000,
+              "pcm-feedback.library_devices = {} must be in [16, 1000000]", c.library_devices);
+}
+
+PcmFeedbackPhysics resolve_pcm_feedback_physics(const PcmFeedbackConfig& c) {
+  validate(c);
+  std::optional<toml::table> file;
+  if (!c.config.empty()) {
+    file = load_toml_file(c.config);
+    for (const auto& [key, node] : *file)
+      MC_VALIDATE(node.is_table() && key.str() == "pcm-crystallization",
+                  "pcm-feedback.config = {}: unexpected key '{}' (the file must hold a "
+                  "[pcm-crystallization] table)",
+                  c.config, key.str());
+  }
+  SimulationRequest request;
+  request.model = "pcm-crystallization";
+  request.preset = c.preset;
+  request.config = file ? &*file : nullptr;
+  request.config_origin = c.config;
+  const PcmCrystallizationSetup setup = resolve_pcm_crystallization(request);
+  PcmFeedbackPhysics physics{setup.device, setup.protocol};
+  physics.device.read_noise = 0.0;  // reads add their noise in the periphery, not here
+  physics.protocol.power_W = c.power;
+  physics.protocol.width_s = c.width;
+  physics.protocol.pulses_per_cycle = c.pulses;
+  physics.protocol.cycles = 1;
+  const PcmCrystallizationModel model(physics.device);
+  MC_VALIDATE(model.temperature_K(model.nominal_cell(), c.power) < physics.device.T_m_K,
+              "pcm-feedback.power = {} W heats the nominal cell to {:.0f} K, above the melting "
+              "point {:.0f} K: the pulses would RESET the cells",
+              c.power, model.temperature_K(model.nominal_cell(), c.power), physics.device.T_m_K);
+  return physics;
+}
+
+double simulate_pcm_feedback_cell(const PcmCrystallizationModel& model, const PcmPulseTrain& protocol,
+                                  std::uint64_t seed, std::uint64_t index) {
+  const std::vector<double> G = simulate_pulse_train(model, protocol, seed, index);
+  return G.back();
+}
+
+PcmFeedback::PcmFeedback(const PcmFeedbackConfig& config, std::uint64_t seed)
+    : config_(config), differential_(config.form == "differential") {
+  const auto start = std::chrono::steady_clock::now();
+  const PcmFeedbackPhysics physics = resolve_pcm_feedback_physics(config_);
+  const PcmCrystallizationModel model(physics.device);
+  sorted_S_.resize(static_cast<std::size_t>(config_.library_devices));
+  parallel_for(config_.library_devices, [&](std::int64_t i) {
+    sorted_S_[static_cast<std::size_t>(i)] =
+        simulate_pcm_feedback_cell(model, physics.protocol, seed, static_cast<std::uint64_t>(i));
+  });
+  std::sort(sorted_S_.begin(), sorted_S_.end());
+  double sum = 0;
+  for (double g : sorted_S_) sum += g;
+  mean_S_ = sum / static_cast<double>(sorted_S_.size());
+  double ss = 0;
+  for (double g : sorted_S_) ss += (g - mean_S_) * (g - mean_S_);
+  std_S_ = std::sqrt(ss / static_cast<double>(sorted_S_.size()));
+  MC_VALIDATE(std_S_ > 0,
+              "pcm-feedback: every one of {} cells ends at {} S after {} pulses of {} W, {} s: "
+              "identical cells give no random matrix (change pulses, power or width)",
+              sorted_S_.size(), mean_S_, config_.pulses, config_.power, config_.width);
+  scale_S_ = differential_ ? std::sqrt(2.0) * std_S_ : std_S_;
+  library_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double PcmFeedback::quantile_S(double u) const {
+  const double x = u * static_cast<double>(sorted_S_.size() - 1);
+  const auto i = std::min(static_cast<std::size_t>(x), sorted_S_.size() - 2);
+  const double f = x - static_cast<double>(i);
+  return sorted_S_[i] + f * (sorted_S_[i + 1] - sorted_S_[i]);
+}
+
+training::Tensor PcmFeedback::generate(std::size_t rows, std::size_t cols, RngStream& rng) const {
+  training::Tensor B({rows, cols});
+  if (differential_) {
+    for (float& v : B.data) {
+      const double plus = quantile_S(rng.uniform());
+      const double minus = quantile_S(rng.uniform());
+      v = static_cast<float>((plus - minus) / scale_S_);
+    }
+    return B;
+  }
+  // Mean-subtracted: the reference is the array's own mean conductance (a reference column
+  // averaging the array, as the periphery would subtract it).
+  std::vector<double> G(B.size());
+  double sum = 0;
+  for (double& g : G) sum += g = quantile_S(rng.uniform());
+  const double mean = sum / static_cast<double>(G.size());
+  for (std::size_t k = 0; k < G.size(); ++k) B.data[k] = static_cast<float>((G[k] - mean) / scale_S_);
+  return B;
+}
+
+std::string PcmFeedback::config_toml() const { return "[pcm-feedback]\n" + to_toml(config_); }
+
+}  // namespace memcarlo::analog
