@@ -465,7 +465,7 @@ std::shared_ptr<const training::ReplicaExtras> ReplicaAnalog::finish(
 
 std::unique_ptr<training::ReplicaHardware> AnalogHardware::attach(
     training::Network& net, std::uint64_t seed, std::uint64_t replica,
-    const training::SgdConfig& sgd) const {
+    const training::OptimizerConfig& optimizer) const {
   auto hardware = std::make_unique<ReplicaAnalog>(*this, seed, replica);
   const std::uint64_t noise_seed = derive_seed(seed, replica, stream_id("periphery_noise"));
   for (std::size_t l : analog_layers(net)) {
@@ -499,7 +499,7 @@ std::unique_ptr<training::ReplicaHardware> AnalogHardware::attach(
         u.epsilon_weight = config_.epsilon_unit == "weight"
                                ? config_.epsilon
                                : config_.epsilon * layer->tile()->mean_step_weight();
-        updater = std::make_unique<TileUpdater>(*layer->tile(), layer->weight(), sgd, u, tile_seed);
+        updater = std::make_unique<TileUpdater>(*layer->tile(), layer->weight(), optimizer, u, tile_seed);
       }
     }
     hardware->add(layer, std::move(updater));

@@ -117,7 +117,7 @@ class AnalogHardware final : public training::Hardware {
 
   std::unique_ptr<training::ReplicaHardware> attach(training::Network& net, std::uint64_t seed,
                                                     std::uint64_t replica,
-                                                    const training::SgdConfig& sgd) const override;
+                                                    const training::OptimizerConfig& optimizer) const override;
   std::string config_toml() const override;
   void check(training::Network& net) const override { analog_layers(net); }
 

@@ -30,12 +30,13 @@ std::string update_rule_name(UpdateRule rule) {
   return "?";
 }
 
-TileUpdater::TileUpdater(Tile& tile, training::Parameter& weight, const training::SgdConfig& sgd,
+TileUpdater::TileUpdater(Tile& tile, training::Parameter& weight,
+                         const training::OptimizerConfig& optimizer,
                          const UpdateConfig& config, std::uint64_t seed)
     : tile_(tile),
       weight_(weight),
       shadow_{weight.name, weight.value, weight.grad, weight.decay},
-      sgd_(sgd, {&shadow_}),
+      optimizer_(training::make_optimizer(optimizer, {&shadow_})),
       config_(config),
       seed_(seed) {
   MC_VALIDATE(weight.value.ptr() == tile.weights().data() && weight.value.size() == tile.cells(),
@@ -54,7 +55,7 @@ void TileUpdater::step(double lr, std::uint64_t pass_id) {
   const std::size_t n = w.size();
   std::copy(w.begin(), w.end(), shadow_.value.data.begin());
   std::copy(weight_.grad.data.begin(), weight_.grad.data.end(), shadow_.grad.data.begin());
-  sgd_.step(lr);
+  optimizer_->step(lr);
   const float* target = shadow_.value.ptr();
   const std::int64_t cap = config_.max_pulses > 0 ? config_.max_pulses : INT64_MAX;
   switch (config_.rule) {

@@ -1,7 +1,7 @@
 // How a weight update reaches a tile (the key `analog.update`), as policies of one optimizer
-// step. Every rule first asks the run's SGD (momentum, weight decay, learning rate; the same
-// torch.optim.SGD arithmetic as the digital engine, on the tile's present weights) for the
-// update Delta W it wants, then:
+// step. Every rule first asks the run's optimizer (SGD with momentum or Adam, weight decay,
+// learning rate; the same arithmetic as the digital engine, on the tile's present weights) for
+// the update Delta W it wants, then:
 //   digital: sets the weights to W + Delta W exactly (float; no device is touched): the
 //            digital engine's update, a reference that keeps only the periphery's effects;
 //   sgd:     in-memory SGD: every weight gets n = floor(|Delta W| / s + u) pulses, u ~ U(0, 1),
@@ -39,7 +39,7 @@ struct UpdateConfig {
 class TileUpdater {
  public:
   // `weight` is the layer's weight parameter, whose value is tile.weights().
-  TileUpdater(Tile& tile, training::Parameter& weight, const training::SgdConfig& sgd,
+  TileUpdater(Tile& tile, training::Parameter& weight, const training::OptimizerConfig& optimizer,
               const UpdateConfig& config, std::uint64_t seed);
 
   // One step at learning rate lr, from weight.grad (pass: the training pass, whose id keys the
@@ -52,8 +52,8 @@ class TileUpdater {
  private:
   Tile& tile_;
   training::Parameter& weight_;
-  training::Parameter shadow_;  // the weights the SGD step is taken on
-  training::Sgd sgd_;
+  training::Parameter shadow_;  // the weights the optimizer's step is taken on
+  std::unique_ptr<training::Optimizer> optimizer_;
   UpdateConfig config_;
   std::uint64_t seed_;
   // Applies pending_ (the pulses of this step, in weight order) and clears it.

@@ -1,4 +1,4 @@
-// SGD and the learning-rate schedules.
+// SGD, Adam and the learning-rate schedules.
 #include "training/optimizer.hpp"
 
 #include <cmath>
@@ -57,6 +57,75 @@ void Sgd::step(double lr) {
     }
   }
   started_ = true;
+}
+
+Adam::Adam(const AdamConfig& config, std::vector<Parameter*> parameters)
+    : config_(config), params_(std::move(parameters)), m_(params_.size()), v_(params_.size()) {
+  MC_VALIDATE(config.beta1 >= 0 && config.beta1 < 1, "Adam beta1 must be in [0, 1), got {}",
+              config.beta1);
+  MC_VALIDATE(config.beta2 >= 0 && config.beta2 < 1, "Adam beta2 must be in [0, 1), got {}",
+              config.beta2);
+  MC_VALIDATE(config.eps > 0 && std::isfinite(config.eps), "Adam eps must be > 0, got {}",
+              config.eps);
+  MC_VALIDATE(config.weight_decay >= 0 && std::isfinite(config.weight_decay),
+              "Adam weight decay must be >= 0, got {}", config.weight_decay);
+  for (const Parameter* p : params_) MC_VALIDATE(p != nullptr, "Adam given a null parameter");
+}
+
+void Adam::reset() {
+  for (auto& m : m_) m.clear();
+  for (auto& v : v_) v.clear();
+  t_ = 0;
+}
+
+void Adam::step(double lr) {
+  MC_VALIDATE(std::isfinite(lr) && lr >= 0, "Adam learning rate must be >= 0, got {}", lr);
+  ++t_;
+  const double t = static_cast<double>(t_);
+  const float step_size = static_cast<float>(lr / (1.0 - std::pow(config_.beta1, t)));
+  const float bc2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(config_.beta2, t)));
+  const float b1 = static_cast<float>(config_.beta1), c1 = static_cast<float>(1.0 - config_.beta1);
+  const float b2 = static_cast<float>(config_.beta2), c2 = static_cast<float>(1.0 - config_.beta2);
+  const float eps = static_cast<float>(config_.eps);
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    Parameter& p = *params_[i];
+    MC_VALIDATE(p.grad.size() == p.value.size(), "Adam: parameter {} has {} values but {} grads",
+                p.name, p.value.size(), p.grad.size());
+    const float wd = p.decay ? static_cast<float>(config_.weight_decay) : 0.0f;
+    const std::size_t n = p.value.size();
+    if (m_[i].size() != n) {
+      m_[i].assign(n, 0.0f);
+      v_[i].assign(n, 0.0f);
+    }
+    float* w = p.value.ptr();
+    const float* g = p.grad.ptr();
+    float* m = m_[i].data();
+    float* v = v_[i].data();
+    for (std::size_t j = 0; j < n; ++j) {
+      const float d = g[j] + wd * w[j];
+      m[j] = m[j] * b1 + c1 * d;
+      v[j] = v[j] * b2 + c2 * (d * d);
+      const float denom = std::sqrt(v[j]) / bc2_sqrt + eps;
+      w[j] -= step_size * (m[j] / denom);
+    }
+  }
+}
+
+OptimizerKind parse_optimizer_kind(std::string_view name) {
+  if (name == "sgd") return OptimizerKind::sgd;
+  if (name == "adam") return OptimizerKind::adam;
+  throw InputError(fmt::format("unknown optimizer '{}': expected sgd or adam", name));
+}
+
+std::string optimizer_kind_name(OptimizerKind kind) {
+  return kind == OptimizerKind::adam ? "adam" : "sgd";
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config,
+                                          std::vector<Parameter*> parameters) {
+  if (config.kind == OptimizerKind::adam)
+    return std::make_unique<Adam>(config.adam, std::move(parameters));
+  return std::make_unique<Sgd>(config.sgd, std::move(parameters));
 }
 
 ScheduleKind parse_schedule_kind(std::string_view name) {

@@ -4,10 +4,12 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
@@ -42,6 +44,71 @@ std::vector<BlockRule> parse_rules(const std::string& text) {
   std::string item;
   while (std::getline(in, item, ',')) rules.push_back(parse_block_rule(item));
   return rules;
+}
+
+// Every parameter and batch-norm buffer of the network, in network order, under the name it has
+// in a results file's weights group ("layer03_dense.weight", "layer02_batchnorm.running_mean").
+template <class F>
+void for_each_saved_tensor(Network& net, F&& f) {
+  static constexpr const char* kBufferNames[] = {"running_mean", "running_var"};
+  for (std::size_t i = 0; i < net.layers(); ++i) {
+    Layer& layer = net.layer(i);
+    for (auto& p : layer.parameters())
+      f(fmt::format("layer{:02}_{}.{}", i + 1, layer.kind(), p.name), p.value);
+    std::size_t k = 0;
+    for (auto& t : layer.buffers()) {
+      f(fmt::format("layer{:02}_{}.{}", i + 1, layer.kind(), k < 2 ? kBufferNames[k] : "buffer"), t);
+      ++k;
+    }
+  }
+}
+
+std::string shape_text(const std::vector<std::size_t>& shape) {
+  return fmt::format("({})", fmt::join(shape, ", "));
+}
+
+// The weights of replica c.init_replica of the results file c.init_weights, checked against
+// the network `net` (the run's model): the same tensors, by name, with the same shapes.
+using SavedWeights = std::map<std::string, NdArray<float>>;
+SavedWeights read_initial_weights(const TrainConfig& c, Network& net) {
+  const std::string& path = c.init_weights;
+  const h5::Group root = h5::open_file(path);
+  const std::string format = root.has_attr("format") ? root.read_attr_string("format") : "";
+  MC_VALIDATE(format == kResultsFormat,
+              "init_weights = '{}': not a results file of memcarlo train (format '{}')", path, format);
+  const std::string replica = fmt::format("{:03}", c.init_replica);
+  MC_VALIDATE(root.has("replicas") && root.open_group("replicas").has(replica),
+              "init_weights = '{}' has no replica {} (init_replica)", path, c.init_replica);
+  const h5::Group group = root.open_group("replicas").open_group(replica);
+  MC_VALIDATE(group.has("weights"),
+              "init_weights = '{}': replica {} has no weights (status: {}; was it run with "
+              "save_weights = false?)",
+              path, c.init_replica,
+              group.has_attr("status") ? group.read_attr_string("status") : "unknown");
+  const h5::Group weights = group.open_group("weights");
+  SavedWeights saved;
+  for (const std::string& name : weights.children()) saved.emplace(name, weights.read_float(name));
+  std::size_t matched = 0;
+  for_each_saved_tensor(net, [&](const std::string& name, Tensor& t) {
+    const auto it = saved.find(name);
+    MC_VALIDATE(it != saved.end(),
+                "init_weights = '{}' has no {} of shape {}: it was trained on another model", path,
+                name, shape_text(t.shape));
+    MC_VALIDATE(it->second.shape == t.shape,
+                "init_weights = '{}': {} has shape {} in the file but {} in this model", path, name,
+                shape_text(it->second.shape), shape_text(t.shape));
+    ++matched;
+  });
+  MC_VALIDATE(matched == saved.size(),
+              "init_weights = '{}' holds {} tensors, this model {}: it was trained on another model",
+              path, saved.size(), matched);
+  return saved;
+}
+
+void load_initial_weights(Network& net, const SavedWeights& saved) {
+  for_each_saved_tensor(net, [&](const std::string& name, Tensor& t) {
+    t.data = saved.at(name).data;
+  });
 }
 
 ModelSpec model_spec(const TrainConfig& c, std::string& toml_text) {
@@ -115,22 +182,32 @@ std::pair<double, double> evaluate(Network& net, const BatchMaker& test, std::si
   return {loss / static_cast<double>(n), correct / static_cast<double>(n)};
 }
 
+OptimizerConfig optimizer_config_of(const TrainConfig& c) {
+  OptimizerConfig o;
+  o.kind = parse_optimizer_kind(c.optimizer);
+  o.sgd = SgdConfig{c.momentum, c.weight_decay};
+  o.adam = AdamConfig{c.beta1, c.beta2, c.eps, c.weight_decay};
+  return o;
+}
+
 ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const Dataset& dataset,
                             const Hardware* hardware_spec, const FeedbackSource& feedback,
-                            std::uint64_t replica, ProgressReporter& progress) {
+                            const SavedWeights* initial, std::uint64_t replica,
+                            ProgressReporter& progress) {
   const auto start_time = std::chrono::steady_clock::now();
   const std::uint64_t seed = static_cast<std::uint64_t>(c.seed);
   Network net = build_network(spec, sample_shape(dataset), dataset.classes, c.width);
   RngStream init_rng(seed, replica, streams::init);
   net.initialize(init_rng);
+  if (initial) load_initial_weights(net, *initial);
   net.set_rules(block_rules(c, net.blocks()));
   if (c.rule != "bp") {
     RngStream feedback_rng(seed, replica, streams::feedback);
     net.set_feedback(feedback, parse_feedback_layout(c.feedback), feedback_rng);
   }
-  const SgdConfig sgd{c.momentum, c.weight_decay};
+  const OptimizerConfig optimizer_config = optimizer_config_of(c);
   const std::unique_ptr<ReplicaHardware> hardware =
-      hardware_spec ? hardware_spec->attach(net, seed, replica, sgd) : nullptr;
+      hardware_spec ? hardware_spec->attach(net, seed, replica, optimizer_config) : nullptr;
   std::vector<const Parameter*> owned;
   if (hardware) owned = hardware->owned_parameters();
   std::vector<Parameter*> trained;
@@ -138,7 +215,7 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
     if (net.rules()[b] != BlockRule::frozen)
       for (auto* p : net.block_parameters(b))
         if (std::find(owned.begin(), owned.end(), p) == owned.end()) trained.push_back(p);
-  Sgd optimizer(sgd, trained);
+  const std::unique_ptr<Optimizer> optimizer = make_optimizer(optimizer_config, trained);
   const LrSchedule schedule(schedule_config(c));
   const DatasetId id = parse_dataset_id(c.dataset);
   BatchOptions train_options = standard_batch_options(id, Split::train);
@@ -180,7 +257,7 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
       correct += static_cast<double>(count_correct(logits, labels));
       seen += B;
       net.backward(grad, pass);
-      optimizer.step(e.lr);
+      optimizer->step(e.lr);
       if (hardware) hardware->step(e.lr, pass);
       progress.advance();
     }
@@ -196,22 +273,10 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
   }
   r.final_test_accuracy = r.epochs.empty() || r.diverged ? std::nan("") : r.epochs.back().test_accuracy;
   if (c.save_weights && !r.diverged) {
-    for (std::size_t i = 0; i < net.layers(); ++i) {
-      for (auto& p : net.layer(i).parameters()) {
-        r.weights.emplace_back(fmt::format("layer{:02}_{}.{}", i + 1, net.layer(i).kind(), p.name),
-                               p.value.data);
-        r.weight_shapes.push_back(p.value.shape);
-      }
-      const char* buffer_names[] = {"running_mean", "running_var"};
-      std::size_t k = 0;
-      for (auto& t : net.layer(i).buffers()) {
-        r.weights.emplace_back(
-            fmt::format("layer{:02}_{}.{}", i + 1, net.layer(i).kind(), k < 2 ? buffer_names[k] : "buffer"),
-            t.data);
-        r.weight_shapes.push_back(t.shape);
-        ++k;
-      }
-    }
+    for_each_saved_tensor(net, [&](const std::string& name, Tensor& t) {
+      r.weights.emplace_back(name, t.data);
+      r.weight_shapes.push_back(t.shape);
+    });
   }
   // After the weights are saved: measurements on other hardware may change them.
   if (hardware && !r.diverged)
@@ -230,8 +295,26 @@ void validate(const TrainConfig& c) {
               "momentum = {} must be in [0, 1)", c.momentum);
   MC_VALIDATE(std::isfinite(c.weight_decay) && c.weight_decay >= 0,
               "weight_decay = {} must be >= 0", c.weight_decay);
+  MC_VALIDATE(c.optimizer == "sgd" || c.optimizer == "adam", "optimizer = '{}': use sgd or adam",
+              c.optimizer);
+  MC_VALIDATE(std::isfinite(c.beta1) && c.beta1 >= 0 && c.beta1 < 1,
+              "beta1 = {} must be in [0, 1)", c.beta1);
+  MC_VALIDATE(std::isfinite(c.beta2) && c.beta2 >= 0 && c.beta2 < 1,
+              "beta2 = {} must be in [0, 1)", c.beta2);
+  MC_VALIDATE(std::isfinite(c.eps) && c.eps > 0, "eps = {} must be positive", c.eps);
+  {
+    const TrainConfig defaults;
+    MC_VALIDATE(c.optimizer == "adam" ||
+                    (c.beta1 == defaults.beta1 && c.beta2 == defaults.beta2 && c.eps == defaults.eps),
+                "beta1, beta2 and eps are Adam's, but optimizer = '{}': set optimizer = \"adam\"",
+                c.optimizer);
+  }
   MC_VALIDATE(c.replicas >= 1 && c.replicas <= 4096, "replicas = {} must be in [1, 4096]", c.replicas);
   MC_VALIDATE(c.seed >= 0, "seed = {} must be >= 0", c.seed);
+  MC_VALIDATE(c.init_replica >= 0 && c.init_replica < 4096, "init_replica = {} must be in [0, 4096)",
+              c.init_replica);
+  MC_VALIDATE(!c.init_weights.empty() || c.init_replica == 0,
+              "init_replica = {} is set, but init_weights is not", c.init_replica);
   MC_VALIDATE(c.train_samples >= 0 && c.test_samples >= 0,
               "train_samples and test_samples must be >= 0 (0 = all)");
   MC_VALIDATE(c.max_loss > 0, "max_loss = {} must be positive", c.max_loss);
@@ -245,7 +328,8 @@ void validate(const TrainConfig& c) {
               "feedback_source = '{}': use gaussian or pcm", c.feedback_source);
   MC_VALIDATE(c.step_epochs >= 1, "step_epochs = {} must be >= 1", c.step_epochs);
   MC_VALIDATE(std::isfinite(c.gamma) && c.gamma > 0, "gamma = {} must be positive", c.gamma);
-  parse_feedback_layout(c.feedback);
+  MC_VALIDATE(c.feedback == "per_layer" || c.feedback == "merged" || c.feedback == "shared",
+              "feedback = '{}': use per_layer, merged or shared", c.feedback);
   parse_schedule_kind(c.schedule);
   parse_dataset_id(c.dataset);
 }
@@ -271,6 +355,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
   const Dataset& dataset = options.dataset ? *options.dataset : *loaded;
   MC_VALIDATE(dataset.name == dataset_spec(parse_dataset_id(config.dataset)).name,
               "the run trains on dataset = {}, but was given {}", config.dataset, dataset.name);
+  std::optional<SavedWeights> initial;
   {
     // Build once up front: a model that does not fit the data fails before any thread starts.
     Network probe = build_network(spec, sample_shape(dataset), dataset.classes, config.width);
@@ -278,6 +363,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
     result.parameters = probe.parameter_count();
     if (options.hardware) options.hardware->check(probe);
     result.network_summary = describe(probe);
+    if (!config.init_weights.empty()) initial = read_initial_weights(config, probe);
   }
   const std::size_t n_train = samples_used(config.train_samples, dataset.count(Split::train));
   MC_VALIDATE(n_train >= static_cast<std::size_t>(config.batch),
@@ -291,8 +377,8 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
   const auto start = std::chrono::steady_clock::now();
   parallel_for(config.replicas, [&](std::int64_t i) {
     result.replicas[static_cast<std::size_t>(i)] =
-        train_replica(config, spec, dataset, options.hardware, feedback, static_cast<std::uint64_t>(i),
-                      progress);
+        train_replica(config, spec, dataset, options.hardware, feedback,
+                      initial ? &*initial : nullptr, static_cast<std::uint64_t>(i), progress);
   });
   progress.finish();
   result.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

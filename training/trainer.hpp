@@ -34,17 +34,21 @@ struct TrainConfig {
   bool augment = false;  // CIFAR-10: random crop (pad 4) and horizontal flip
   std::int64_t train_samples = 0;  // 0 = all
   std::int64_t test_samples = 0;   // 0 = all
+  std::string init_weights;        // a memcarlo-train results file ("" = random initialisation)
+  std::int64_t init_replica = 0;   // its replica whose weights start the run
   // learning rule
   std::string rule = "bp";  // bp, dfa, hybrid
   std::string block_rules;  // hybrid: one of bp/dfa/frozen per block, comma separated
   std::string feedback = "per_layer";     // per_layer, merged or shared
   std::string feedback_source = "gaussian";
   // optimisation
+  std::string optimizer = "sgd";  // sgd or adam
   std::int64_t epochs = 3;
   std::int64_t batch = 64;
   double lr = 0.05;
   double momentum = 0.9;
   double weight_decay = 0.0;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam
   std::string schedule = "constant";  // constant, step, cosine
   std::int64_t step_epochs = 1;       // step schedule: epochs between decays
   double gamma = 0.1;                 // step schedule: decay factor
@@ -67,17 +71,23 @@ struct TrainConfig {
     v(ParamInfo{"augment", "", "CIFAR-10 random crop (pad 4) and horizontal flip"}, augment);
     v(ParamInfo{"train_samples", "1", "use the first N training samples (0 = all)"}, train_samples);
     v(ParamInfo{"test_samples", "1", "use the first N test samples (0 = all)"}, test_samples);
+    v(ParamInfo{"init_weights", "", "start from the saved weights of a `memcarlo train` results file (same model; '' = random init)"}, init_weights);
+    v(ParamInfo{"init_replica", "", "init_weights: the replica of that file whose weights are loaded"}, init_replica);
     v(ParamInfo{"rule", "", "bp (backprop), dfa (direct feedback alignment) or hybrid"}, rule);
     v(ParamInfo{"block_rules", "", "hybrid: bp, dfa or frozen per block (a block starts at each dense/conv2d layer)"},
       block_rules);
     v(ParamInfo{"feedback", "", "dfa feedback matrices: per_layer, merged (one array stacking every block's B) or shared (one array of the largest block's rows, read in part by every block; Lu 2020)"}, feedback);
     v(ParamInfo{"feedback_source", "", "where B comes from: gaussian, or pcm (PCM cells after identical partial-SET pulses; the [pcm-feedback] table)"}, feedback_source);
+    v(ParamInfo{"optimizer", "", "sgd (with momentum) or adam (torch.optim.Adam: L2 weight decay, no amsgrad)"}, optimizer);
     v(ParamInfo{"epochs", "1", "training epochs"}, epochs);
     v(ParamInfo{"batch", "1", "mini-batch size"}, batch);
-    v(ParamInfo{"lr", "1", "learning rate of SGD"}, lr);
-    v(ParamInfo{"momentum", "1", "SGD momentum (PyTorch convention)"}, momentum);
+    v(ParamInfo{"lr", "1", "learning rate (SGD or Adam)"}, lr);
+    v(ParamInfo{"momentum", "1", "SGD momentum (PyTorch convention; adam ignores it)"}, momentum);
     v(ParamInfo{"weight_decay", "1", "L2 weight decay on weights (not biases or batch-norm parameters)"},
       weight_decay);
+    v(ParamInfo{"beta1", "1", "adam: decay of the gradient's running mean (torch default 0.9)"}, beta1);
+    v(ParamInfo{"beta2", "1", "adam: decay of the squared gradient's running mean (torch default 0.999)"}, beta2);
+    v(ParamInfo{"eps", "1", "adam: added to the root of the second moment (torch default 1e-8)"}, eps);
     v(ParamInfo{"schedule", "", "learning-rate schedule: constant, step or cosine (per epoch)"}, schedule);
     v(ParamInfo{"step_epochs", "1", "step schedule: epochs between decays"}, step_epochs);
     v(ParamInfo{"gamma", "1", "step schedule: decay factor"}, gamma);
@@ -126,10 +136,11 @@ class Hardware {
  public:
   virtual ~Hardware() = default;
   // Called once per replica, after the network is built, initialised and given its rules and
-  // feedback; may replace layers (Network::replace_layer). `sgd` is the run's optimizer config.
+  // feedback; may replace layers (Network::replace_layer). `optimizer` is the run's optimizer,
+  // which computes the updates the hardware applies.
   virtual std::unique_ptr<ReplicaHardware> attach(Network& net, std::uint64_t seed,
                                                   std::uint64_t replica,
-                                                  const SgdConfig& sgd) const = 0;
+                                                  const OptimizerConfig& optimizer) const = 0;
   // The hardware's config as TOML tables, echoed into the results file after [train].
   virtual std::string config_toml() const = 0;
   // Checks the hardware against the run's network before any replica starts (e.g. that the

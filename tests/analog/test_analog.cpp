@@ -35,6 +35,12 @@ using training::Tensor;
 
 namespace {
 
+training::OptimizerConfig sgd_momentum(double momentum) {
+  training::OptimizerConfig o;
+  o.sgd.momentum = momentum;
+  return o;
+}
+
 Tensor random_tensor(Shape shape, std::uint64_t seed, double lo = -1, double hi = 1) {
   Tensor t(std::move(shape));
   RngStream rng(seed, 0, stream_id("test_tensor"));
@@ -94,7 +100,7 @@ void train_epoch(training::Network& net, const Batches& data, training::ReplicaH
   std::vector<training::Parameter*> digital;
   for (auto* p : net.parameters())
     if (std::find(owned.begin(), owned.end(), p) == owned.end()) digital.push_back(p);
-  training::Sgd sgd({momentum, 0.0}, digital);
+  training::Sgd sgd(training::SgdConfig{momentum, 0.0}, digital);
   Tensor grad;
   for (std::size_t i = 0; i < data.x.size(); ++i) {
     const Pass pass{Mode::train, nullptr, i};
@@ -398,7 +404,7 @@ TEST_CASE("mixed precision: pulse counts are exact for a known update sequence")
   UpdateConfig config;
   config.rule = UpdateRule::mixed;
   config.epsilon_weight = 1e-3;
-  TileUpdater updater(tile2, weight, {0.0, 0.0}, config, 5);
+  TileUpdater updater(tile2, weight, sgd_momentum(0.0), config, 5);
   // Gradients (lr 1, no momentum): the update is -g. Expected pulses by hand:
   //   weight 0: -0.0004 x 3 -> chi -0.0012 at step 3: -1 pulse, chi -0.0002
   //   weight 1: +0.0025 at once -> +2 pulses, chi 0.0005; then +0.0006 -> chi 0.0011: +1
@@ -429,7 +435,7 @@ TEST_CASE("ideal devices, ideal periphery: the digital rule is the digital engin
   train_epoch(reference, data, nullptr);
   training::Network net = small_net(3);
   const AnalogHardware hw(ideal_config("digital"), 1);
-  auto replica = hw.attach(net, 1, 0, {0.9, 0.0});
+  auto replica = hw.attach(net, 1, 0, sgd_momentum(0.9));
   train_epoch(net, data, replica.get());
   CHECK(all_weights(net) == all_weights(reference));
 }
@@ -445,7 +451,7 @@ TEST_CASE("ideal devices, ideal periphery: mixed precision approaches the digita
     c.ideal_step = step;  // epsilon = 1 mean step = step of the range
     training::Network net = small_net(3);
     const AnalogHardware hw(c, 1);
-    auto replica = hw.attach(net, 1, 0, {0.9, 0.0});
+    auto replica = hw.attach(net, 1, 0, sgd_momentum(0.9));
     train_epoch(net, data, replica.get());
     distance.push_back(max_relative_difference(all_weights(net), digital));
   }
@@ -462,14 +468,14 @@ TEST_CASE("ideal periphery with the analog layers active on a digital update kee
   training::Network a = small_net(5), b = small_net(5);
   AnalogConfig c = ideal_config("digital");
   const AnalogHardware hw(c, 1);
-  auto replica = hw.attach(b, 1, 0, {0.9, 0.0});
+  auto replica = hw.attach(b, 1, 0, sgd_momentum(0.9));
   train_epoch(a, data, nullptr);
   train_epoch(b, data, replica.get());
   CHECK(all_weights(a) == all_weights(b));
   c.periphery = "realistic";
   training::Network d = small_net(5);
   const AnalogHardware hw2(c, 1);
-  auto replica2 = hw2.attach(d, 1, 0, {0.9, 0.0});
+  auto replica2 = hw2.attach(d, 1, 0, sgd_momentum(0.9));
   train_epoch(d, data, replica2.get());
   CHECK(all_weights(d) != all_weights(a));
 }

@@ -122,7 +122,8 @@ class Train(unittest.TestCase):
         r = run(["train", "--help"])
         self.assertEqual(r.returncode, 0)
         for key in ("block_rules", "feedback", "replicas", "weight_decay", "schedule",
-                    "[pcm-feedback]", "library_devices", "mean_subtracted", "shared"):
+                    "[pcm-feedback]", "library_devices", "mean_subtracted", "shared",
+                    "optimizer", "beta2", "init_weights", "init_replica"):
             self.assertIn(key, r.stdout)
 
     def test_pcm_feedback(self):
@@ -169,11 +170,73 @@ class Train(unittest.TestCase):
         self.assert_fails([*pcm, "--set", "pcm-feedback.form=pairs"], "pcm-feedback.form = 'pairs'", [out], code=1)
         self.assert_fails([*pcm, "--set", "pcm-feedback.power=1e-3"], "melting", [out], code=1)
         self.assert_fails([*pcm, "--set", "pcm-feedback.pulse=3"], "unknown key 'pulse'", [out], code=1)
-        self.assert_fails([*base, "--set", "feedback=stacked"], "feedback layout 'stacked'", [out], code=1)
+        self.assert_fails([*base, "--set", "feedback=stacked"], "feedback = 'stacked'", [out], code=1)
         self.assert_fails([*base, "--set", "feedback_source=memristor"], "feedback_source = 'memristor'",
                           [out], code=1)
         # A [pcm-feedback] key that the run would ignore is an error, not silence.
         self.assert_fails([*base, "--set", "pcm-feedback.pulses=100"], "[pcm-feedback] keys are set", [out], code=1)
+
+    def test_adam(self):
+        # optimizer = adam trains (the step-by-step agreement with torch.optim.Adam is checked
+        # in tests/training/test_layers.cpp), is echoed, and threads change nothing.
+        mlp = ("--model", "mlp", "--widths", "64,32", "--rule", "dfa", "--lr", "0.003",
+               "--set", "optimizer=adam", "--set", "beta2=0.99", "--replicas", "2")
+        a = self.train(self.path("adam1.h5"), *mlp, "--threads", "1")
+        b = self.train(self.path("adam2.h5"), *mlp, "--threads", "2")
+        with h5py.File(a) as fa, h5py.File(b) as fb:
+            self.assertIn("optimizer = 'adam'", fa.attrs["config"])
+            self.assertIn("beta2 = 0.99", fa.attrs["config"])
+            self.assertTrue(np.array_equal(fa["summary/final_test_accuracy"][()],
+                                           fb["summary/final_test_accuracy"][()]))
+            self.assertTrue(np.all(fa["summary/final_test_accuracy"][()] > 0.6))
+
+    def test_init_weights(self):
+        # A run started from a results file's weights holds exactly those weights before its
+        # first step: at lr 1e-30 every update underflows against weights of order 0.01-1,
+        # so the second run ends with the first run's weights bit for bit and the same test
+        # accuracy; batch-norm running statistics (VGG) are covered by the same loader.
+        small = ("--model", "mlp", "--widths", "64,32", "--epochs", "1")
+        first = self.train(self.path("first.h5"), *small, "--replicas", "2", "--lr", "0.05")
+        second = self.train(self.path("second.h5"), *small, "--lr", "1e-30",
+                            "--set", f"init_weights={first}", "--set", "init_replica=1")
+        with h5py.File(first) as fa, h5py.File(second) as fb:
+            wa, wb = fa["replicas/001/weights"], fb["replicas/000/weights"]
+            self.assertEqual(sorted(wa), sorted(wb))
+            for name in wa:
+                self.assertTrue(np.array_equal(wa[name][()], wb[name][()]), name)
+            self.assertEqual(fa["replicas/001"].attrs["final_test_accuracy"],
+                             fb["replicas/000"].attrs["final_test_accuracy"])
+            self.assertIn(f"init_weights = '{first}'", fb.attrs["config"])
+        # Local training: frozen pretrained lower blocks, the top trained by DFA.
+        local = self.train(self.path("local.h5"), *small, "--lr", "0.02", "--rule", "hybrid",
+                           "--set", "block_rules=frozen,dfa,dfa", "--set", f"init_weights={first}")
+        with h5py.File(first) as fa, h5py.File(local) as fl:
+            name = "layer02_dense.weight"  # layer01 is the flatten
+            self.assertTrue(np.array_equal(fa[f"replicas/000/weights/{name}"][()],
+                                           fl[f"replicas/000/weights/{name}"][()]))
+            self.assertFalse(np.array_equal(fa["replicas/000/weights/layer06_dense.weight"][()],
+                                            fl["replicas/000/weights/layer06_dense.weight"][()]))
+
+    def test_init_weights_bad_input(self):
+        first = self.train(self.path("first.h5"), "--model", "mlp", "--widths", "64,32", "--epochs", "1")
+        nosave = self.train(self.path("nosave.h5"), "--model", "mlp", "--widths", "64,32", "--epochs", "1",
+                            "--set", "save_weights=false")
+        out = self.path("never.h5")
+        base = ["train", "--out", out, *SMALL, "--model", "mlp", "--widths", "64,32"]
+        self.assert_fails([*base, "--set", "init_weights=" + self.path("absent.h5")], "absent.h5", [out], code=1)
+        self.assert_fails(["train", "--out", out, *SMALL, "--model", "mlp", "--widths", "64,16",
+                           "--set", f"init_weights={first}"],
+                          "layer04_dense.weight has shape (32, 64) in the file but (16, 64)", [out], code=1)
+        self.assert_fails(["train", "--out", out, *SMALL, "--model", "lenet5", "--set", f"init_weights={first}"],
+                          "it was trained on another model", [out], code=1)
+        self.assert_fails([*base, "--set", f"init_weights={first}", "--set", "init_replica=3"],
+                          "has no replica 3", [out], code=1)
+        self.assert_fails([*base, "--set", f"init_weights={nosave}"], "save_weights = false", [out], code=1)
+        self.assert_fails([*base, "--set", "init_replica=2"], "init_replica = 2 is set, but init_weights",
+                          [out], code=1)
+        self.assert_fails([*base, "--set", "optimizer=rmsprop"], "optimizer = 'rmsprop'", [out], code=1)
+        self.assert_fails([*base, "--set", "beta1=0.5"], "beta1, beta2 and eps are Adam's", [out], code=1)
+        self.assert_fails([*base, "--set", "optimizer=adam", "--set", "beta2=1"], "beta2 = 1", [out], code=1)
 
 
 if __name__ == "__main__":
