@@ -480,7 +480,7 @@ std::string config_hash(const Campaign& c) {
   // The base run, the axes in order and the seeds decide every trial's run.
   std::string text = fmt::format("memcarlo-campaign\nseed {}\nreplicas {}\ncombine {}\n", c.seed,
                                  c.replicas, c.combine == Combine::zip ? "zip" : "product");
-  text += run_toml(c.base);
+  text += run_identity(c.base);
   for (const Axis& a : c.axes) {
     text += fmt::format("axis {}:", a.key);
     for (const Value& v : a.values) text += fmt::format(" {}", to_toml_text(v));

@@ -177,9 +177,16 @@ std::string run_toml(const RunConfig& run) {
   std::string out = "[train]\n" + to_toml(run.train) + "[analog]\n" + to_toml(run.analog);
   for (const auto& [model, node] : run.devices)
     out += fmt::format("[{}]\n{}", model.str(), flat_table_toml(*node.as_table()));
-  // Only when read, so that the hash of a run without PCM feedback is what it was before the
-  // table existed.
+  // Only when read: the keys of a run that uses no PCM feedback say nothing about it.
   if (reads_pcm_feedback(run)) out += "[pcm-feedback]\n" + to_toml(run.pcm_feedback);
+  return out;
+}
+
+std::string run_identity(const RunConfig& run) {
+  std::string out = "[train]\n" + to_toml_changed(run.train) + "[analog]\n" + to_toml_changed(run.analog);
+  for (const auto& [model, node] : run.devices)
+    out += fmt::format("[{}]\n{}", model.str(), flat_table_toml(*node.as_table()));
+  if (reads_pcm_feedback(run)) out += "[pcm-feedback]\n" + to_toml_changed(run.pcm_feedback);
   return out;
 }
 

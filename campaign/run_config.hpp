@@ -55,6 +55,10 @@ void validate(const RunConfig& run);
 // The run as TOML ([train], [analog], the device tables, then [pcm-feedback] if the run reads
 // it), readable back by apply_run_tables.
 std::string run_toml(const RunConfig& run);
+// The keys of `run` that differ from their defaults, as run_toml lays them out: what a
+// campaign's config hash covers, so that a memcarlo that adds keys (with defaults that keep
+// the old behaviour) still resumes and analyses the files of an older one.
+std::string run_identity(const RunConfig& run);
 
 // What a run trains on beyond the digital engine, built once and shared read-only by its
 // replicas: the analog hardware (null for digital training) and the feedback source (null for

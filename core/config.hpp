@@ -203,4 +203,23 @@ std::string to_toml(Config config) {
   return out;
 }
 
+// Only the keys whose value differs from a default-constructed Config, in the same form: what
+// identifies a configuration independently of keys added later with defaults (a campaign's
+// config hash).
+template <class Config>
+std::string to_toml_changed(Config config) {
+  Config defaults{};
+  std::vector<std::string> default_values;
+  defaults.visit([&](const ParamInfo&, const auto& member) {
+    default_values.push_back(detail::format_value(member));
+  });
+  std::string out;
+  std::size_t i = 0;
+  config.visit([&](const ParamInfo& info, const auto& member) {
+    const std::string value = detail::format_value(member);
+    if (value != default_values[i++]) out += fmt::format("{} = {}\n", info.key, value);
+  });
+  return out;
+}
+
 }  // namespace memcarlo

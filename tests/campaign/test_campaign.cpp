@@ -255,6 +255,11 @@ TEST_CASE("campaign: the config hash follows everything that decides a trial's r
   std::string replicas = kExample;
   replicas.replace(replicas.find("replicas = 3"), 12, "replicas = 2");
   CHECK(cp::config_hash(parse(replicas)) != h);
+  // Only values that differ from the defaults count: a key stated at its default (as a key that
+  // a later memcarlo adds is, implicitly) leaves the hash, and so resume and analyze, alone.
+  std::string stated = kExample;
+  stated.replace(stated.find("epochs = 1"), 10, "epochs = 1\nmomentum = 0.9\noptimizer = \"sgd\"");
+  CHECK(cp::config_hash(parse(stated)) == h);
 }
 
 TEST_CASE("campaign: integer keys take whole numbers from a range, and a campaign has limits") {
