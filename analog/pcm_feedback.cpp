@@ -8,7 +8,10 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/noise.hpp"
 #include "core/parallel.hpp"
+#include "physics/pcm_drift.hpp"
+#include "training/gemm.hpp"
 #include "physics/simulate.hpp"
 
 namespace memcarlo::analog {
@@ -26,6 +29,32 @@ void validate(const PcmFeedbackConfig& c) {
               c.preset);
   MC_VALIDATE(c.library_devices >= 16 && c.library_devices <= 1'000'000,
               "pcm-feedback.library_devices = {} must be in [16, 1000000]", c.library_devices);
+  MC_VALIDATE(c.periphery == "ideal" || c.periphery == "realistic",
+              "pcm-feedback.periphery = '{}': use ideal or realistic", c.periphery);
+  MC_VALIDATE(c.dac_bits >= 1 && c.dac_bits <= 16, "pcm-feedback.dac_bits = {} must be in [1, 16]",
+              c.dac_bits);
+  MC_VALIDATE(c.adc_bits >= 1 && c.adc_bits <= 16, "pcm-feedback.adc_bits = {} must be in [1, 16]",
+              c.adc_bits);
+  MC_VALIDATE(std::isfinite(c.out_bound) && c.out_bound > 0,
+              "pcm-feedback.out_bound = {} must be positive", c.out_bound);
+  MC_VALIDATE(std::isfinite(c.out_noise) && c.out_noise >= 0,
+              "pcm-feedback.out_noise = {} must be >= 0", c.out_noise);
+  MC_VALIDATE(c.bound_management >= 0 && c.bound_management <= 30,
+              "pcm-feedback.bound_management = {} must be in [0, 30]", c.bound_management);
+  MC_VALIDATE(std::isfinite(c.read_time) && c.read_time >= 0,
+              "pcm-feedback.read_time = {} s must be >= 0", c.read_time);
+  if (c.periphery == "ideal") {
+    // The converter keys mean nothing to a digital product: setting one is a mistake to report.
+    PcmFeedbackConfig d;
+    d.periphery = c.periphery;
+    const bool converters_default =
+        c.dac_bits == d.dac_bits && c.adc_bits == d.adc_bits && c.out_bound == d.out_bound &&
+        c.out_noise == d.out_noise && c.bound_management == d.bound_management &&
+        c.read_noise == d.read_noise && c.read_time == d.read_time;
+    MC_VALIDATE(converters_default,
+                "pcm-feedback: converter or read keys are set, but pcm-feedback.periphery = "
+                "'ideal' computes B e digitally: set periphery = \"realistic\"");
+  }
 }
 
 PcmFeedbackPhysics resolve_pcm_feedback_physics(const PcmFeedbackConfig& c) {
@@ -97,13 +126,25 @@ double PcmFeedback::quantile_S(double u) const {
   return sorted_S_[i] + f * (sorted_S_[i + 1] - sorted_S_[i]);
 }
 
-training::Tensor PcmFeedback::generate(std::size_t rows, std::size_t cols, RngStream& rng) const {
+training::Tensor PcmFeedback::draw(std::size_t rows, std::size_t cols, RngStream& rng,
+                                   std::vector<float>* sigma) const {
   training::Tensor B({rows, cols});
+  std::optional<PcmDriftModel> drift;
+  if (sigma) {
+    sigma->assign(B.size(), 0.0f);
+    if (config_.read_noise) drift.emplace(PcmDriftConfig{});
+  }
+  // Read-noise standard deviation of a cell at G (S), at read_time after programming.
+  const auto cell_sigma = [&](double G) {
+    return drift->read_noise_sigma_S(PcmDriftState{G, G, 0.0}, G, config_.read_time);
+  };
   if (differential_) {
-    for (float& v : B.data) {
+    for (std::size_t k = 0; k < B.size(); ++k) {
       const double plus = quantile_S(rng.uniform());
       const double minus = quantile_S(rng.uniform());
-      v = static_cast<float>((plus - minus) / scale_S_);
+      B.data[k] = static_cast<float>((plus - minus) / scale_S_);
+      if (drift)
+        (*sigma)[k] = static_cast<float>(std::hypot(cell_sigma(plus), cell_sigma(minus)) / scale_S_);
     }
     return B;
   }
@@ -113,8 +154,80 @@ training::Tensor PcmFeedback::generate(std::size_t rows, std::size_t cols, RngSt
   double sum = 0;
   for (double& g : G) sum += g = quantile_S(rng.uniform());
   const double mean = sum / static_cast<double>(G.size());
-  for (std::size_t k = 0; k < G.size(); ++k) B.data[k] = static_cast<float>((G[k] - mean) / scale_S_);
+  for (std::size_t k = 0; k < G.size(); ++k) {
+    B.data[k] = static_cast<float>((G[k] - mean) / scale_S_);
+    if (drift) (*sigma)[k] = static_cast<float>(cell_sigma(G[k]) / scale_S_);
+  }
   return B;
+}
+
+training::Tensor PcmFeedback::generate(std::size_t rows, std::size_t cols, RngStream& rng) const {
+  return draw(rows, cols, rng, nullptr);
+}
+
+PeripheryConfig PcmFeedback::periphery_config() const {
+  PeripheryConfig p;
+  p.dac_bits = config_.dac_bits;
+  p.adc_bits = config_.adc_bits;
+  p.out_bound = config_.out_bound;
+  p.out_noise = config_.out_noise;
+  p.bound_management = config_.bound_management;
+  return p;
+}
+
+training::FeedbackArray PcmFeedback::program(std::size_t rows, std::size_t cols,
+                                             RngStream& rng) const {
+  if (config_.periphery == "ideal") return {draw(rows, cols, rng, nullptr), nullptr};
+  std::vector<float> sigma;
+  training::Tensor B = draw(rows, cols, rng, &sigma);
+  if (!config_.read_noise) sigma.clear();
+  float w_max = 0;
+  for (float v : B.data) w_max = std::max(w_max, std::fabs(v));
+  const std::uint64_t noise_seed = rng.next_u64();
+  return {std::move(B), std::make_unique<PcmFeedbackReadout>(periphery_config(), std::move(sigma),
+                                                             w_max > 0 ? w_max : 1.0, noise_seed)};
+}
+
+namespace {
+constexpr std::uint64_t kFeedbackCellRead = stream_id("feedback_cell_read");
+constexpr std::uint64_t kFeedbackOutput = stream_id("feedback_output");
+}  // namespace
+
+PcmFeedbackReadout::PcmFeedbackReadout(const PeripheryConfig& periphery, std::vector<float> sigma,
+                                       double w_max, std::uint64_t noise_seed)
+    : periphery_(periphery), sigma_(std::move(sigma)), w_max_(w_max), seed_(noise_seed) {
+  MC_VALIDATE(std::isfinite(w_max) && w_max > 0, "feedback readout: w_max = {} must be positive",
+              w_max);
+}
+
+void PcmFeedbackReadout::product(const training::Tensor& e, const training::Tensor& array,
+                                 training::Tensor& out, const training::Pass& pass) {
+  const std::size_t N = e.batch(), C = e.sample_size(), R = array.shape[0];
+  MC_VALIDATE(array.shape.size() == 2 && array.shape[1] == C,
+              "feedback readout: an array of {} columns for {} classes", array.shape.size() == 2 ? array.shape[1] : 0, C);
+  MC_VALIDATE(sigma_.empty() || sigma_.size() == array.size(),
+              "feedback readout: {} read-noise sigmas for an array of {} entries", sigma_.size(),
+              array.size());
+  const training::Tensor* read = &array;
+  if (!sigma_.empty()) {
+    read_.resize(array.shape);
+    noise_.resize(array.size());
+    fill_standard_normal(noise_, seed_, 0, kFeedbackCellRead, pass.id);
+    for (std::size_t k = 0; k < array.size(); ++k)
+      read_.data[k] = array.data[k] + sigma_[k] * noise_[k];
+    read = &read_;
+  }
+  // An ideal periphery is no conversion at all: the product is the digital one, bit for bit.
+  const bool ideal = periphery_.config().ideal();
+  if (!ideal) periphery_.convert_inputs(e, e_q_, scales_);
+  out.resize({N, R});
+  training::sgemm(training::Trans::no, training::Trans::yes, static_cast<int>(N),
+                  static_cast<int>(R), static_cast<int>(C), 1.0f, ideal ? e.ptr() : e_q_.ptr(),
+                  static_cast<int>(C), read->ptr(), static_cast<int>(C), 0.0f, out.ptr(),
+                  static_cast<int>(R));
+  if (!ideal)
+    periphery_.convert_outputs(out, scales_, w_max_, {}, R, 1.0,
+                               NoiseKey{seed_, 1, kFeedbackOutput}, pass.id, counts_);
 }
 
 std::string PcmFeedback::config_toml() const { return "[pcm-feedback]\n" + to_toml(config_); }

@@ -17,6 +17,17 @@
 // Scale. An entry is divided by the standard deviation of its distribution (sqrt(2) sigma_G for
 // a pair, sigma_G for mean-subtracted cells, both from the library), so entries have mean 0 and
 // variance 1 as GaussianFeedback's; the network then scales each block by 1/sqrt(rows).
+//
+// In-memory error computing (periphery = "realistic", merged or shared layout): every block's
+// error comes from one read of the array, e -> DAC -> array -> ADC, through analog/periphery.hpp
+// (the same DAC, output noise, ADC and bound management as the analog tiles' products, in units
+// of the array's largest |entry| times the sample's largest |e_k|), and every read carries each
+// cell's 1/f read noise of the IBM PCM model (physics/pcm_drift.hpp, preset pcm-ibm) at
+// `read_time` after programming: one normal per cell per training step, the same noisy array for
+// the whole batch (the array is read once per step, as the analog tiles are). The noise of an
+// entry is sqrt(sigma(G+)^2 + sigma(G-)^2) / scale (mean-subtracted: sigma(G) / scale; the
+// subtracted mean is a noise-free reference, assumption). The block scales 1/sqrt(d_l) are
+// applied digitally to the ADC's outputs.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "analog/periphery.hpp"
 #include "core/config.hpp"
 #include "physics/pcm_crystallization.hpp"
 #include "training/network.hpp"
@@ -39,6 +51,15 @@ struct PcmFeedbackConfig {
   std::string preset = "cgst";
   std::string config;  // TOML with a [pcm-crystallization] table (a calibrated PARAMS.toml)
   std::int64_t library_devices = 4096;
+  // in-memory error computing
+  std::string periphery = "ideal";  // or realistic
+  std::int64_t dac_bits = 7;
+  std::int64_t adc_bits = 9;
+  double out_bound = 12.0;
+  double out_noise = 0.06;
+  std::int64_t bound_management = 10;
+  bool read_noise = true;
+  double read_time = 20.0;
 
   // clang-format off
   template <class V>
@@ -50,6 +71,14 @@ struct PcmFeedbackConfig {
     v(ParamInfo{"preset", "", "crystallization preset: cgst (C-doped GST, Lu 2020's material) or gst"}, preset);
     v(ParamInfo{"config", "", "TOML with a [pcm-crystallization] table over the preset (e.g. a PARAMS.toml of `memcarlo calibrate crystallization`)"}, config);
     v(ParamInfo{"library_devices", "1", "cells simulated once per run; the array's cells draw from their distribution (KS distance ~1.36/sqrt(n) at 95 %)"}, library_devices);
+    v(ParamInfo{"periphery", "", "ideal (B e computed digitally, bit for bit) or realistic (in-memory error computing: DAC, the cells' read noise, ADC; feedback = merged or shared)"}, periphery);
+    v(ParamInfo{"dac_bits", "1", "realistic: DAC resolution on e, 1-16 bits [aihwkit IOParameters: 7]"}, dac_bits);
+    v(ParamInfo{"adc_bits", "1", "realistic: ADC resolution on each output, 1-16 bits [aihwkit IOParameters: 9]"}, adc_bits);
+    v(ParamInfo{"out_bound", "1", "realistic: ADC range in units of the largest |entry| times the largest |e_k| [aihwkit: 12]"}, out_bound);
+    v(ParamInfo{"out_noise", "1", "realistic: Gaussian noise of each output, same units [aihwkit: 0.06]"}, out_noise);
+    v(ParamInfo{"bound_management", "1", "realistic: halvings of e allowed to a sample whose output saturates the ADC, 0 = none [aihwkit: iterative]"}, bound_management);
+    v(ParamInfo{"read_noise", "", "realistic: each cell's 1/f read noise (IBM PCM model, preset pcm-ibm) in every read"}, read_noise);
+    v(ParamInfo{"read_time", "s", "realistic: time since programming at which the cells are read, for the 1/f noise (assumption: 20 s, the pcm-ibm t0)"}, read_time);
   }
   // clang-format on
 };
@@ -70,6 +99,9 @@ class PcmFeedback final : public training::FeedbackSource {
   // Each entry draws its cell(s) from rng in row-major order: one uniform per cell (pair: G+
   // then G-). Entries are in units of the entry distribution's standard deviation.
   training::Tensor generate(std::size_t rows, std::size_t cols, RngStream& rng) const override;
+  // generate()'s entries from the same draws; with periphery = realistic also the readout
+  // (its noise seeded by one more draw of rng).
+  training::FeedbackArray program(std::size_t rows, std::size_t cols, RngStream& rng) const override;
   std::size_t devices_per_entry() const override { return differential_ ? 2 : 1; }
   std::string config_toml() const override;
 
@@ -83,12 +115,42 @@ class PcmFeedback final : public training::FeedbackSource {
   double quantile_S(double u) const;
   // Wall time spent simulating the library.
   double library_seconds() const { return library_seconds_; }
+  // The periphery of an in-memory read (periphery = realistic).
+  PeripheryConfig periphery_config() const;
 
  private:
+  // The entries, and (if sigma) each entry's read-noise standard deviation in entry units.
+  training::Tensor draw(std::size_t rows, std::size_t cols, RngStream& rng,
+                        std::vector<float>* sigma) const;
   PcmFeedbackConfig config_;
   bool differential_;
   std::vector<double> sorted_S_;
   double mean_S_ = 0, std_S_ = 0, scale_S_ = 1, library_seconds_ = 0;
+};
+
+// In-memory B e: DAC on e, the product through the array read with its cells' noise, ADC on
+// each output (see the top of this file). One readout per replica.
+class PcmFeedbackReadout final : public training::FeedbackReadout {
+ public:
+  // sigma: each entry's read-noise standard deviation in entry units (empty: noise-free reads);
+  // w_max: the full-scale entry of the ADC's units (the array's largest |entry|).
+  PcmFeedbackReadout(const PeripheryConfig& periphery, std::vector<float> sigma, double w_max,
+                     std::uint64_t noise_seed);
+  void product(const training::Tensor& e, const training::Tensor& array, training::Tensor& out,
+               const training::Pass& pass) override;
+  std::uint64_t outputs() const override { return counts_.outputs; }
+  std::uint64_t saturated() const override { return counts_.saturated; }
+  // Each entry's read-noise standard deviation (entry units; empty: noise-free reads).
+  const std::vector<float>& read_sigma() const { return sigma_; }
+
+ private:
+  Periphery periphery_;
+  std::vector<float> sigma_;
+  double w_max_;
+  std::uint64_t seed_;
+  ConverterCounts counts_;
+  training::Tensor read_, e_q_;
+  std::vector<float> noise_, scales_;
 };
 
 // The crystallization model and pulse protocol the table describes (preset, config file, then

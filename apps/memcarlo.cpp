@@ -556,6 +556,14 @@ int main(int argc, char** argv) {
                    run.pcm_feedback.library_devices, run.pcm_feedback.preset, run.pcm_feedback.pulses,
                    hardware.feedback->mean_S() * 1e6, hardware.feedback->std_S() * 1e6,
                    hardware.feedback->library_seconds());
+      if (hardware.feedback && !train_quiet && run.pcm_feedback.periphery == "realistic") {
+        const auto& f = run.pcm_feedback;
+        fmt::print("in-memory error computing: {}-bit DAC, {}-bit ADC (bound {}), output noise {}, "
+                   "{}\n",
+                   f.dac_bits, f.adc_bits, f.out_bound, f.out_noise,
+                   f.read_noise ? fmt::format("1/f read noise at {} s", f.read_time)
+                                : std::string("no read noise"));
+      }
       const auto result = tr::run_training(run.train, options);
       tr::write_results(train_out, result, command_line(argc, argv));
       if (!train_quiet) {

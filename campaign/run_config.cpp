@@ -166,6 +166,10 @@ void validate(const RunConfig& run) {
               "[pcm-feedback] keys are set, but the run {}",
               run.train.rule == "bp" ? "trains by backprop (train.rule = bp)"
                                      : "draws B from train.feedback_source = " + run.train.feedback_source);
+  MC_VALIDATE(run.pcm_feedback.periphery == "ideal" || run.train.feedback != "per_layer",
+              "pcm-feedback.periphery = 'realistic' computes every block's error in one read of "
+              "one array, but train.feedback = 'per_layer' has an array per block: use merged or "
+              "shared");
   const auto read = analog::device_models(run.analog);
   for (const auto& [model, node] : run.devices)
     MC_VALIDATE(std::find(read.begin(), read.end(), model.str()) != read.end(),

@@ -194,6 +194,8 @@ void Network::set_feedback(const FeedbackSource& source, FeedbackLayout layout, 
   feedback_offset_.assign(blocks(), 0);
   feedback_scale_.assign(blocks(), 0.0f);
   feedback_stats_ = FeedbackStats();
+  readout_.reset();
+  scale_on_use_ = false;
   std::size_t rows = 0, d_max = 0;
   for (std::size_t b = 0; b + 1 < blocks(); ++b) {
     if (rules_[b] != BlockRule::dfa) continue;
@@ -209,10 +211,11 @@ void Network::set_feedback(const FeedbackSource& source, FeedbackLayout layout, 
     feedback_ = Tensor();
     return;
   }
-  if (layout == FeedbackLayout::merged) {
-    feedback_ = source.generate(rows, classes_, rng);
-  } else if (layout == FeedbackLayout::shared) {
-    feedback_ = source.generate(d_max, classes_, rng);
+  if (layout != FeedbackLayout::per_layer) {
+    FeedbackArray array =
+        source.program(layout == FeedbackLayout::shared ? d_max : rows, classes_, rng);
+    feedback_ = std::move(array.entries);
+    readout_ = std::move(array.readout);
   } else {
     // One matrix per block from its own substream of the caller's stream, so a block's B does
     // not change when another block's rule does.
@@ -235,7 +238,10 @@ void Network::set_feedback(const FeedbackSource& source, FeedbackLayout layout, 
   feedback_stats_.cols = classes_;
   feedback_stats_.cells = feedback_.size() * source.devices_per_entry();
   describe_entries(feedback_.data, feedback_stats_);
-  if (layout == FeedbackLayout::shared) return;  // scaled on use: the slices overlap
+  if (readout_) feedback_stats_.readout = "in_memory";
+  // Shared: scaled on use, the slices overlap; a readout reads the array as programmed.
+  scale_on_use_ = layout == FeedbackLayout::shared || readout_ != nullptr;
+  if (scale_on_use_) return;
   for (std::size_t b = 0; b + 1 < blocks(); ++b) {
     if (rules_[b] != BlockRule::dfa) continue;
     float* row = feedback_.ptr() + feedback_offset_[b] * classes_;
@@ -249,9 +255,18 @@ Tensor Network::feedback_matrix(std::size_t b) const {
   Tensor B({block_output_size(b), classes_});
   const float* from = feedback_.ptr() + feedback_offset_[b] * classes_;
   std::copy(from, from + B.size(), B.ptr());
-  if (layout_ == FeedbackLayout::shared)
+  if (scale_on_use_)
     for (float& v : B.data) v *= feedback_scale_[b];
   return B;
+}
+
+FeedbackStats Network::feedback_stats() const {
+  FeedbackStats stats = feedback_stats_;
+  if (readout_) {
+    stats.adc_outputs = readout_->outputs();
+    stats.adc_saturated = readout_->saturated();
+  }
+  return stats;
 }
 
 void Network::backward(const Tensor& grad_logits, const Pass& pass) {
@@ -262,7 +277,10 @@ void Network::backward(const Tensor& grad_logits, const Pass& pass) {
   if (feedback_.size() > 0) {
     const std::size_t R = feedback_.shape[0];
     const bool one_product = layout_ != FeedbackLayout::per_layer;
-    if (one_product) {
+    if (one_product && readout_) {
+      feedback_out_.resize({N, R});
+      readout_->product(grad_logits, feedback_, feedback_out_, pass);
+    } else if (one_product) {
       feedback_out_.resize({N, R});
       sgemm(Trans::no, Trans::yes, static_cast<int>(N), static_cast<int>(R), static_cast<int>(C),
             1.0f, grad_logits.ptr(), static_cast<int>(C), feedback_.ptr(), static_cast<int>(C),
@@ -274,14 +292,14 @@ void Network::backward(const Tensor& grad_logits, const Pass& pass) {
       Shape s = shapes_[block_start_[b + 1]];
       s.insert(s.begin(), N);
       block_grad_[b].resize(s);
-      if (layout_ == FeedbackLayout::merged) {
+      if (layout_ == FeedbackLayout::merged && !scale_on_use_) {
         for (std::size_t n = 0; n < N; ++n)
           std::copy_n(feedback_out_.ptr() + n * R + feedback_offset_[b], rows,
                       block_grad_[b].ptr() + n * rows);
-      } else if (layout_ == FeedbackLayout::shared) {
+      } else if (one_product) {
         const float scale = feedback_scale_[b];
         for (std::size_t n = 0; n < N; ++n) {
-          const float* from = feedback_out_.ptr() + n * R;
+          const float* from = feedback_out_.ptr() + n * R + feedback_offset_[b];
           float* to = block_grad_[b].ptr() + n * rows;
           for (std::size_t k = 0; k < rows; ++k) to[k] = scale * from[k];
         }

@@ -23,6 +23,27 @@ enum class BlockRule { backprop, dfa, frozen };
 BlockRule parse_block_rule(const std::string& name);  // "bp"/"backprop", "dfa", "frozen"
 std::string block_rule_name(BlockRule rule);
 
+// How the one-product layouts (merged, shared) compute B e: digitally when the source gives no
+// readout, or through hardware (analog/pcm_feedback.hpp: a DAC on e, the array's cells with
+// their read noise, an ADC on every output), as in-memory error computing.
+class FeedbackReadout {
+ public:
+  virtual ~FeedbackReadout() = default;
+  // out (N, rows) = e (N, classes) times the array's transpose; `array` is the array as
+  // programmed (rows x classes, the source's entries before any block's scale); `pass` keys
+  // the noise of this read.
+  virtual void product(const Tensor& e, const Tensor& array, Tensor& out, const Pass& pass) = 0;
+  // Outputs digitised so far, and how many of them the ADC clipped.
+  virtual std::uint64_t outputs() const = 0;
+  virtual std::uint64_t saturated() const = 0;
+};
+
+// A programmed feedback array: its entries, and the readout when hardware computes its product.
+struct FeedbackArray {
+  Tensor entries;
+  std::unique_ptr<FeedbackReadout> readout;  // null: the digital product
+};
+
 // Where the random feedback matrices come from: `gaussian` here, `pcm` (an array of PCM cells
 // programmed by identical partial-SET pulses, analog/pcm_feedback.hpp) through the same
 // interface. Every source gives entries of mean 0 and variance 1; the network scales them.
@@ -32,6 +53,11 @@ class FeedbackSource {
   virtual std::string name() const = 0;
   // A rows x cols matrix (row-major), one array, drawn from rng.
   virtual Tensor generate(std::size_t rows, std::size_t cols, RngStream& rng) const = 0;
+  // The one array of a merged or shared layout: generate()'s entries from the same draws of
+  // rng, and the readout of a source that computes the product in hardware.
+  virtual FeedbackArray program(std::size_t rows, std::size_t cols, RngStream& rng) const {
+    return {generate(rows, cols, rng), nullptr};
+  }
   // Physical devices behind one entry (a differential pair: 2).
   virtual std::size_t devices_per_entry() const { return 1; }
   // The source's settings as TOML tables, echoed into the results file ("" for none).
@@ -63,6 +89,8 @@ struct FeedbackStats {
   std::string layout;  // per_layer, merged, shared
   std::size_t rows = 0, cols = 0;  // array size in entries (per_layer: every B_l stacked)
   std::size_t cells = 0;           // devices: entries x the source's devices_per_entry
+  std::string readout = "digital";  // digital, or in_memory (a FeedbackReadout computes B e)
+  std::uint64_t adc_outputs = 0, adc_saturated = 0;  // in_memory: the readout's counts
   double mean = 0, std = 0, skewness = 0, excess_kurtosis = 0, min = 0, max = 0;
   std::vector<double> histogram_edges;        // kHistogramBins + 1 equal bins from min to max
   std::vector<std::int64_t> histogram_counts;  // kHistogramBins
@@ -105,8 +133,9 @@ class Network {
 
   // B_b as used (scaled), (block_output_size(b), classes); empty unless block b is dfa.
   Tensor feedback_matrix(std::size_t b) const;
-  // The distribution of the last set_feedback's entries; source empty when none was drawn.
-  const FeedbackStats& feedback_stats() const { return feedback_stats_; }
+  // The distribution of the last set_feedback's entries (source empty when none was drawn),
+  // with the readout's counts so far.
+  FeedbackStats feedback_stats() const;
 
   // From dL/d(logits) of the last forward pass (whose Pass is `pass`), writes the gradients of
   // every parameter of the blocks that learn (frozen blocks' gradients are left stale and must
@@ -130,6 +159,8 @@ class Network {
   Tensor feedback_;
   std::vector<std::size_t> feedback_offset_;
   std::vector<float> feedback_scale_;
+  bool scale_on_use_ = false;  // shared, or a readout: feedback_ holds the array as programmed
+  std::unique_ptr<FeedbackReadout> readout_;
   FeedbackStats feedback_stats_;
   Tensor feedback_out_;  // (N, array rows): B e for every block at once (merged, shared)
   std::vector<Tensor> block_grad_;  // (N, block output) for dfa blocks

@@ -228,7 +228,6 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
   const std::size_t batches = n_train / B;  // the last partial batch is dropped, as drop_last
 
   ReplicaResult r;
-  r.feedback = net.feedback_stats();
   Tensor x, grad;
   std::vector<int> labels;
   std::uint64_t step = 0, eval_passes = 0;
@@ -271,6 +270,7 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
     e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     r.epochs.push_back(e);
   }
+  r.feedback = net.feedback_stats();  // after training: with the readout's counts
   r.final_test_accuracy = r.epochs.empty() || r.diverged ? std::nan("") : r.epochs.back().test_accuracy;
   if (c.save_weights && !r.diverged) {
     for_each_saved_tensor(net, [&](const std::string& name, Tensor& t) {
@@ -466,6 +466,9 @@ void write_replica(h5::Group& g, const ReplicaResult& r, std::int64_t seed, std:
     fb.write_attr("array_cols", static_cast<std::int64_t>(f.cols));
     fb.write_attr("array_entries", static_cast<std::int64_t>(f.rows * f.cols));
     fb.write_attr("array_cells", static_cast<std::int64_t>(f.cells));
+    fb.write_attr("readout", f.readout);
+    fb.write_attr("adc_outputs", static_cast<std::int64_t>(f.adc_outputs));
+    fb.write_attr("adc_saturated", static_cast<std::int64_t>(f.adc_saturated));
     fb.write_attr("mean", f.mean);
     fb.write_attr("std", f.std);
     fb.write_attr("skewness", f.skewness);
