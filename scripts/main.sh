@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The main job on bundled defaults: install dependencies, build, import the public measured
 # data sets, simulate each device model, calibrate models on measured data (and simulate the
-# fitted parameters), train LeNet-5 (backprop) and an MLP (DFA) on MNIST and LeNet-5 on simulated
-# memristor arrays, run a campaign over device variation x update threshold and analyse it, and
-# print one summary table of the device data.
+# fitted parameters), train LeNet-5 (backprop) and an MLP (DFA, feedback from PCM cells) on MNIST
+# and LeNet-5 on simulated memristor arrays, run a campaign over device variation x update
+# threshold and analyse it, and print one summary table of the device data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -36,8 +36,11 @@ mkdir -p "$out/calibration"
 mkdir -p "$out/train"
 "$memcarlo" train --model lenet5 --dataset mnist --epochs 1 --lr 0.02 --replicas 2 \
   --out "$out/train/lenet5_bp.h5"
+# DFA whose feedback matrix is one shared array of simulated C-doped GST cells after identical
+# partial-SET pulses (docs/training.md), computed in memory (DAC, 1/f read noise, ADC).
 "$memcarlo" train --model mlp --widths 800,800 --dataset mnist --epochs 1 --lr 0.01 --replicas 2 \
-  --rule dfa --out "$out/train/mlp_dfa.h5"
+  --rule dfa --set feedback=shared --set feedback_source=pcm \
+  --set pcm-feedback.periphery=realistic --out "$out/train/mlp_dfa.h5"
 # LeNet-5 on simulated bulk-switching memristor arrays by mixed precision (docs/analog.md), then
 # programmed onto a PCM inference chip and tested after 1 s, 1 day and 1 year of drift.
 "$memcarlo" train --model lenet5 --dataset mnist --epochs 1 --lr 0.02 --set analog.device=memristor \
