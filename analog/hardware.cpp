@@ -31,20 +31,6 @@ std::vector<double> parse_times(const std::string& text) {
   return parse_number_list(text, "analog.inference_times", 0.0);
 }
 
-PeripheryConfig periphery_of(const AnalogConfig& c) {
-  PeripheryConfig p;
-  p.dac_bits = c.dac_bits;
-  p.adc_bits = c.adc_bits;
-  p.out_bound = c.out_bound;
-  p.out_noise = c.out_noise;
-  p.bound_management = c.bound_management;
-  if (c.periphery == "ideal") {
-    p.dac = p.adc = false;
-    p.out_noise = 0;
-  }
-  return p;
-}
-
 // The device config file's tables, checked for the models a device kind reads: a file of
 // another model (a PARAMS.toml written for pcm-drift given to a memristor) is refused, not
 // silently ignored. Top-level keys are allowed when the kind reads one model only.
@@ -120,17 +106,7 @@ void validate(const AnalogConfig& c) {
   MC_VALIDATE(std::isfinite(c.w_max_factor) && c.w_max_factor > 0,
               "analog.w_max_factor = {} must be positive", c.w_max_factor);
   if (c.layers != "all") parse_layer_numbers(c.layers);
-  MC_VALIDATE(c.periphery == "realistic" || c.periphery == "ideal",
-              "analog.periphery = '{}': use realistic or ideal", c.periphery);
-  MC_VALIDATE(c.dac_bits >= 1 && c.dac_bits <= 16, "analog.dac_bits = {} must be in 1-16", c.dac_bits);
-  MC_VALIDATE(c.adc_bits >= 1 && c.adc_bits <= 16, "analog.adc_bits = {} must be in 1-16", c.adc_bits);
-  MC_VALIDATE(std::isfinite(c.out_bound) && c.out_bound > 0, "analog.out_bound = {} must be positive",
-              c.out_bound);
-  MC_VALIDATE(std::isfinite(c.out_noise) && c.out_noise >= 0, "analog.out_noise = {} must be >= 0",
-              c.out_noise);
-  MC_VALIDATE(c.bound_management >= 0 && c.bound_management <= 30,
-              "analog.bound_management = {} must be in 0-30 (halvings of the input)",
-              c.bound_management);
+  validate_periphery_keys(c, "analog");
   MC_VALIDATE(std::isfinite(c.ideal_step) && c.ideal_step > 0 && c.ideal_step <= 1,
               "analog.ideal_step = {} must be in (0, 1]", c.ideal_step);
   MC_VALIDATE(std::isfinite(c.refresh) && c.refresh > 0 && c.refresh <= 1,
@@ -198,7 +174,7 @@ AnalogHardware::AnalogHardware(const AnalogConfig& config, std::uint64_t seed,
   }
   if (device_tables) device_tables_ = *device_tables;
   const toml::table* ov = device_tables;
-  periphery_ = periphery_of(config_);
+  periphery_ = periphery_of_keys(config_);
   update_.rule = parse_update_rule(config_.update);
   update_.max_pulses = config_.max_pulses;
   inference_times_ = parse_times(config_.inference_times);

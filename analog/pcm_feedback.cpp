@@ -29,18 +29,7 @@ void validate(const PcmFeedbackConfig& c) {
               c.preset);
   MC_VALIDATE(c.library_devices >= 16 && c.library_devices <= 1'000'000,
               "pcm-feedback.library_devices = {} must be in [16, 1000000]", c.library_devices);
-  MC_VALIDATE(c.periphery == "ideal" || c.periphery == "realistic",
-              "pcm-feedback.periphery = '{}': use ideal or realistic", c.periphery);
-  MC_VALIDATE(c.dac_bits >= 1 && c.dac_bits <= 16, "pcm-feedback.dac_bits = {} must be in [1, 16]",
-              c.dac_bits);
-  MC_VALIDATE(c.adc_bits >= 1 && c.adc_bits <= 16, "pcm-feedback.adc_bits = {} must be in [1, 16]",
-              c.adc_bits);
-  MC_VALIDATE(std::isfinite(c.out_bound) && c.out_bound > 0,
-              "pcm-feedback.out_bound = {} must be positive", c.out_bound);
-  MC_VALIDATE(std::isfinite(c.out_noise) && c.out_noise >= 0,
-              "pcm-feedback.out_noise = {} must be >= 0", c.out_noise);
-  MC_VALIDATE(c.bound_management >= 0 && c.bound_management <= 30,
-              "pcm-feedback.bound_management = {} must be in [0, 30]", c.bound_management);
+  validate_periphery_keys(c, "pcm-feedback");
   MC_VALIDATE(std::isfinite(c.read_time) && c.read_time >= 0,
               "pcm-feedback.read_time = {} s must be >= 0", c.read_time);
   if (c.periphery == "ideal") {
@@ -165,16 +154,6 @@ training::Tensor PcmFeedback::generate(std::size_t rows, std::size_t cols, RngSt
   return draw(rows, cols, rng, nullptr);
 }
 
-PeripheryConfig PcmFeedback::periphery_config() const {
-  PeripheryConfig p;
-  p.dac_bits = config_.dac_bits;
-  p.adc_bits = config_.adc_bits;
-  p.out_bound = config_.out_bound;
-  p.out_noise = config_.out_noise;
-  p.bound_management = config_.bound_management;
-  return p;
-}
-
 training::FeedbackArray PcmFeedback::program(std::size_t rows, std::size_t cols,
                                              RngStream& rng) const {
   if (config_.periphery == "ideal") return {draw(rows, cols, rng, nullptr), nullptr};
@@ -184,7 +163,7 @@ training::FeedbackArray PcmFeedback::program(std::size_t rows, std::size_t cols,
   float w_max = 0;
   for (float v : B.data) w_max = std::max(w_max, std::fabs(v));
   const std::uint64_t noise_seed = rng.next_u64();
-  return {std::move(B), std::make_unique<PcmFeedbackReadout>(periphery_config(), std::move(sigma),
+  return {std::move(B), std::make_unique<PcmFeedbackReadout>(periphery_of_keys(config_), std::move(sigma),
                                                              w_max > 0 ? w_max : 1.0, noise_seed)};
 }
 

@@ -115,8 +115,6 @@ class PcmFeedback final : public training::FeedbackSource {
   double quantile_S(double u) const;
   // Wall time spent simulating the library.
   double library_seconds() const { return library_seconds_; }
-  // The periphery of an in-memory read (periphery = realistic).
-  PeripheryConfig periphery_config() const;
 
  private:
   // The entries, and (if sigma) each entry's read-noise standard deviation in entry units.

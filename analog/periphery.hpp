@@ -19,9 +19,13 @@
 // image rather than per unrolled patch: assumption, one DAC range per image and layer).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
+
+#include "core/error.hpp"
 
 #include "training/tensor.hpp"
 
@@ -44,6 +48,42 @@ struct PeripheryConfig {
   bool ideal() const { return !dac && !adc && out_noise == 0; }
   void validate() const;
 };
+
+// The keys that describe a periphery in a config table, shared by [analog] (the tiles) and
+// [pcm-feedback] (the feedback array): periphery (realistic or ideal), dac_bits, adc_bits,
+// out_bound, out_noise, bound_management. Checks them; errors name `table.key = value`.
+template <class Keys>
+void validate_periphery_keys(const Keys& c, std::string_view table) {
+  MC_VALIDATE(c.periphery == "realistic" || c.periphery == "ideal",
+              "{}.periphery = '{}': use realistic or ideal", table, c.periphery);
+  MC_VALIDATE(c.dac_bits >= 1 && c.dac_bits <= 16, "{}.dac_bits = {} must be in 1-16", table,
+              c.dac_bits);
+  MC_VALIDATE(c.adc_bits >= 1 && c.adc_bits <= 16, "{}.adc_bits = {} must be in 1-16", table,
+              c.adc_bits);
+  MC_VALIDATE(std::isfinite(c.out_bound) && c.out_bound > 0, "{}.out_bound = {} must be positive",
+              table, c.out_bound);
+  MC_VALIDATE(std::isfinite(c.out_noise) && c.out_noise >= 0, "{}.out_noise = {} must be >= 0",
+              table, c.out_noise);
+  MC_VALIDATE(c.bound_management >= 0 && c.bound_management <= 30,
+              "{}.bound_management = {} must be in 0-30 (halvings of the input)", table,
+              c.bound_management);
+}
+
+// The periphery those keys describe; ideal: no converters and no output noise.
+template <class Keys>
+PeripheryConfig periphery_of_keys(const Keys& c) {
+  PeripheryConfig p;
+  p.dac_bits = c.dac_bits;
+  p.adc_bits = c.adc_bits;
+  p.out_bound = c.out_bound;
+  p.out_noise = c.out_noise;
+  p.bound_management = c.bound_management;
+  if (c.periphery == "ideal") {
+    p.dac = p.adc = false;
+    p.out_noise = 0;
+  }
+  return p;
+}
 
 // Counts of what the ADC did, for the results file.
 struct ConverterCounts {

@@ -177,21 +177,27 @@ void validate(const RunConfig& run) {
                 read.empty() ? std::string("no device table") : fmt::format("[{}]", fmt::join(read, "] and [")));
 }
 
-std::string run_toml(const RunConfig& run) {
-  std::string out = "[train]\n" + to_toml(run.train) + "[analog]\n" + to_toml(run.analog);
+namespace {
+
+// The run's tables in order, each config table printed by `print` (all keys, or changed ones).
+template <class Print>
+std::string run_tables(const RunConfig& run, Print print) {
+  std::string out = "[train]\n" + print(run.train) + "[analog]\n" + print(run.analog);
   for (const auto& [model, node] : run.devices)
     out += fmt::format("[{}]\n{}", model.str(), flat_table_toml(*node.as_table()));
   // Only when read: the keys of a run that uses no PCM feedback say nothing about it.
-  if (reads_pcm_feedback(run)) out += "[pcm-feedback]\n" + to_toml(run.pcm_feedback);
+  if (reads_pcm_feedback(run)) out += "[pcm-feedback]\n" + print(run.pcm_feedback);
   return out;
 }
 
+}  // namespace
+
+std::string run_toml(const RunConfig& run) {
+  return run_tables(run, [](const auto& config) { return to_toml(config); });
+}
+
 std::string run_identity(const RunConfig& run) {
-  std::string out = "[train]\n" + to_toml_changed(run.train) + "[analog]\n" + to_toml_changed(run.analog);
-  for (const auto& [model, node] : run.devices)
-    out += fmt::format("[{}]\n{}", model.str(), flat_table_toml(*node.as_table()));
-  if (reads_pcm_feedback(run)) out += "[pcm-feedback]\n" + to_toml_changed(run.pcm_feedback);
-  return out;
+  return run_tables(run, [](const auto& config) { return to_toml_changed(config); });
 }
 
 void RunHardware::attach(training::TrainOptions& options) const {
