@@ -83,6 +83,7 @@ void AnalogLayer::clean_weights() {
 void AnalogLayer::forward(const training::Tensor& in, training::Tensor& out,
                           const training::Pass& pass) {
   clean_weights();
+  if (mode_ == Mode::tile && tile_->drifts()) tile_->at_time(pass.time_s);
   if (!simulated()) {
     inner_->forward(in, out, pass);
     return;

@@ -128,10 +128,11 @@ double LutArray::program_device(std::size_t i, double G_target_S, double /*G_cei
 
 PcmArray::PcmArray(std::size_t devices, std::uint64_t seed,
                    std::shared_ptr<const PcmTrajectories> library, const PcmDriftModel& drift,
-                   double read_time_s, double refresh_share)
+                   double read_time_s, double refresh_share, const CellDrift* cell_drift)
     : DeviceArray(devices, seed),
       library_(std::move(library)),
       drift_(drift),
+      cell_drift_(cell_drift),
       read_time_s_(read_time_s),
       mean_step_S_(library_->mean_step_S(refresh_share)),
       device_(devices),
@@ -139,6 +140,11 @@ PcmArray::PcmArray(std::size_t devices, std::uint64_t seed,
       position_(devices, 0) {
   MC_VALIDATE(library_->cycles() <= 65535 && library_->pulses() <= 65535,
               "PCM trajectory library: at most 65535 cycles and pulses");
+  if (cell_drift_) {
+    z_ = CellDrift::draw_z(seed, devices);
+    written_s_.assign(devices, 0.0);
+    factor_.assign(devices, 1.0f);
+  }
   for (std::size_t i = 0; i < devices; ++i) {
     RngStream rng(seed, i, stream_id("device"));
     device_[i] = static_cast<std::uint32_t>(rng.next_u64() % library_->devices());
@@ -152,6 +158,7 @@ double PcmArray::pulse(std::size_t i, Polarity polarity, std::uint32_t n) {
   for (std::uint32_t k = 0; k < n; ++k) next_pulse(i);
   position_[i] = static_cast<std::uint16_t>(
       std::min<std::size_t>(position_[i] + static_cast<std::size_t>(n), library_->pulses()));
+  written(i);
   return conductance(i);
 }
 
@@ -161,7 +168,14 @@ double PcmArray::program_device(std::size_t i, double G_target_S, double G_ceili
   std::size_t p = library_->pulses_to_reach(device_[i], cycle_[i], G_target_S);
   while (p > 0 && library_->G_S(device_[i], cycle_[i], p) >= G_ceiling_S) --p;
   position_[i] = static_cast<std::uint16_t>(p);
+  written(i);
   return conductance(i);
+}
+
+void PcmArray::evaluate_drift() {
+  if (!cell_drift_) return;
+  for (std::size_t i = 0; i < size(); ++i)
+    factor_[i] = static_cast<float>(cell_drift_->factor(conductance(i), z_[i], now_s_ - written_s_[i]));
 }
 
 double PcmArray::read_sigma_S(std::size_t i) const {

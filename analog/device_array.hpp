@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "analog/drift.hpp"
 #include "analog/pcm_steps.hpp"
 #include "physics/lut_device.hpp"
 #include "physics/memristor.hpp"
@@ -67,6 +68,16 @@ class DeviceArray {
   }
   // Standard deviation of one read of device i, S (0 without read noise).
   virtual double read_sigma_S(std::size_t i) const = 0;
+
+  // Drift (analog/drift.hpp), for kinds that drift and were given a CellDrift: the clock of the
+  // array (writes from now on happen at t_s); evaluate_drift() computes every device's drift
+  // factor at the present time, and drifted_S(i) is device i's conductance with the factor of
+  // the last evaluation (1 after a write: a written device does not drift before t0). Kinds
+  // that do not drift ignore the clock and read conductance(i).
+  virtual bool drifts() const { return false; }
+  virtual void set_time(double /*t_s*/) {}
+  virtual void evaluate_drift() {}
+  virtual double drifted_S(std::size_t i) const { return conductance(i); }
   // A hint that devices first .. first + count - 1 are about to be pulsed: starts loading their
   // state into the cache. Changes no result.
   virtual void prefetch(std::size_t first, std::size_t count) const {
@@ -171,11 +182,15 @@ class LutArray final : public DeviceArray {
 // drawn from stream "program"; each pulse then moves it one step along that cycle, and a cell at
 // the end of its cycle stays there. A read carries the IBM statistical model's 1/f noise
 // (physics/pcm_drift.hpp), accumulated over `read_time_s` since programming, at the device's
-// present conductance. Devices start amorphous. Drift during training is not simulated yet.
+// present conductance. Devices start amorphous. With a CellDrift (analog/drift.hpp) the devices
+// drift on the array's clock: every pulse or programming of device i resets its clock to the
+// array's present time, and drifted_S(i) is its conductance at that time (the device's own
+// normal z from stream "drift" of (seed, i)).
 class PcmArray final : public DeviceArray {
  public:
   PcmArray(std::size_t devices, std::uint64_t seed, std::shared_ptr<const PcmTrajectories> library,
-           const PcmDriftModel& drift, double read_time_s, double refresh_share);
+           const PcmDriftModel& drift, double read_time_s, double refresh_share,
+           const CellDrift* cell_drift = nullptr);
   std::string kind() const override { return "pcm"; }
   double G_low_S() const override { return library_->G_amorphous_S(); }
   double G_high_S() const override { return library_->G_crystalline_S(); }
@@ -188,10 +203,26 @@ class PcmArray final : public DeviceArray {
   double pulse(std::size_t i, Polarity polarity, std::uint32_t n) override;
   double program_device(std::size_t i, double G_target_S, double G_ceiling_S) override;
   double read_sigma_S(std::size_t i) const override;
+  bool drifts() const override { return cell_drift_ != nullptr; }
+  void set_time(double t_s) override { now_s_ = t_s; }
+  void evaluate_drift() override;
+  double drifted_S(std::size_t i) const override {
+    return cell_drift_ ? conductance(i) * factor_[i] : conductance(i);
+  }
 
  private:
+  void written(std::size_t i) {
+    if (!cell_drift_) return;
+    written_s_[i] = now_s_;
+    factor_[i] = 1.0f;
+  }
   std::shared_ptr<const PcmTrajectories> library_;
   PcmDriftModel drift_;
+  const CellDrift* cell_drift_;
+  double now_s_ = 0;
+  std::vector<float> z_;           // with drift: each device's normal
+  std::vector<double> written_s_;  // with drift: time of each device's last write
+  std::vector<float> factor_;      // with drift: G(t)/G_w at the last evaluation
   double read_time_s_, mean_step_S_;
   std::vector<std::uint32_t> device_;             // library device of each array device
   std::vector<std::uint16_t> cycle_, position_;   // its cycle and pulses since RESET

@@ -151,6 +151,7 @@ struct AnalogHardware::Models {
   std::shared_ptr<const PcmTrajectories> pcm_library;
   std::optional<PcmDriftModel> pcm_drift;  // programming and read noise of pcm weight devices
   std::optional<PcmDriftModel> inference;  // the inference chip
+  std::optional<CellDrift> cell_drift;     // drift of pcm weight devices during training
 };
 
 std::vector<std::string> device_models(const AnalogConfig& config) {
@@ -161,9 +162,14 @@ std::vector<std::string> device_models(const AnalogConfig& config) {
 }
 
 AnalogHardware::AnalogHardware(const AnalogConfig& config, std::uint64_t seed,
-                               const toml::table* device_tables)
+                               const toml::table* device_tables, const DriftConfig* drift)
     : config_(config), models_(std::make_unique<Models>()) {
   validate(config_);
+  if (drift) {
+    MC_VALIDATE(config_.device != "pcm" || config_.update != "digital",
+                "[drift]: analog.update = 'digital' writes float weights past the devices, so "
+                "their drift would be lost at every step: use update = mixed or sgd");
+  }
   if (device_tables) {
     const auto read = device_models(config_);
     for (const auto& [model, node] : *device_tables)
@@ -206,6 +212,7 @@ AnalogHardware::AnalogHardware(const AnalogConfig& config, std::uint64_t seed,
     sampling.seed = derive_seed(seed, 0, stream_id("pcm_trajectories"));
     models_->pcm_library = std::make_shared<const PcmTrajectories>(
         PcmCrystallizationModel(crystal.device), crystal.protocol, sampling);
+    if (drift) models_->cell_drift.emplace(*models_->pcm_drift, *drift);
   }
   if (config_.inference_device == "pcm") {
     std::optional<toml::table> inf;
@@ -224,6 +231,10 @@ const PcmTrajectories* AnalogHardware::pcm_library() const { return models_->pcm
 
 const PcmDriftModel* AnalogHardware::inference_model() const {
   return models_->inference ? &*models_->inference : nullptr;
+}
+
+const CellDrift* AnalogHardware::cell_drift() const {
+  return models_->cell_drift ? &*models_->cell_drift : nullptr;
 }
 
 std::string AnalogHardware::config_toml() const {
@@ -264,7 +275,8 @@ std::unique_ptr<DeviceArray> AnalogHardware::make_devices(std::size_t count, std
   if (d == "lut") return std::make_unique<LutArray>(count, seed, models_->lut);
   if (d == "pcm")
     return std::make_unique<PcmArray>(count, seed, models_->pcm_library, *models_->pcm_drift,
-                                      models_->pcm_drift->config().t0_s, config_.refresh);
+                                      models_->pcm_drift->config().t0_s, config_.refresh,
+                                      cell_drift());
   throw InputError(fmt::format("analog.device = {} has no devices", d));
 }
 
@@ -334,6 +346,12 @@ TileRecord ReplicaAnalog::record(AnalogLayer& layer, const TileUpdater* updater)
   r.saturated_backward = fraction(layer.backward_counts());
   r.managed_forward = layer.forward_counts().managed;
   r.managed_backward = layer.backward_counts().managed;
+  if (tile.drifts()) {
+    r.drift_compensation = hw_.cell_drift()->config().compensation;
+    r.drift_evaluations = static_cast<std::int64_t>(tile.drift_evaluations());
+    r.drift_refreshes = static_cast<std::int64_t>(tile.drift_refreshes());
+    r.drift_gain = tile.mean_gain();
+  }
   return r;
 }
 
@@ -470,6 +488,13 @@ std::unique_ptr<training::ReplicaHardware> AnalogHardware::attach(
       const std::uint64_t tile_seed = derive_seed(seed, replica, l);
       const std::size_t devices = w.size() * (layout.encoding == Encoding::differential ? 2 : 1);
       layer->set_tile(std::make_unique<Tile>(layout, make_devices(devices, tile_seed), w));
+      if (const CellDrift* drift = cell_drift()) {
+        std::unique_ptr<DeviceArray> reference;
+        if (drift->compensation() == Compensation::reference_cells)
+          reference = make_devices(static_cast<std::size_t>(drift->config().reference_cells),
+                                   derive_seed(tile_seed, 0, stream_id("reference_cells")));
+        layer->tile()->set_drift(*drift, std::move(reference));
+      }
       if (net.rules()[block_of(net, i)] != training::BlockRule::frozen) {
         UpdateConfig u = update_;
         u.epsilon_weight = config_.epsilon_unit == "weight"

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "analog/device_array.hpp"
+#include "analog/drift.hpp"
 #include "analog/periphery.hpp"
 #include "analog/pcm_steps.hpp"
 #include "analog/tile.hpp"
@@ -111,8 +112,10 @@ class AnalogHardware final : public training::Hardware {
   // holds the run's own device keys by model ([memristor], [lut], [pcm-crystallization],
   // [pcm-drift]), applied over analog.device_config; a table the device does not read is an
   // error.
+  // `drift`: the run's [drift] table (null: nothing drifts); PCM weight devices then drift by
+  // the [pcm-drift] model of the device and are read through its protocol.
   AnalogHardware(const AnalogConfig& config, std::uint64_t seed,
-                 const toml::table* device_tables = nullptr);
+                 const toml::table* device_tables = nullptr, const DriftConfig* drift = nullptr);
   ~AnalogHardware() override;
 
   std::unique_ptr<training::ReplicaHardware> attach(training::Network& net, std::uint64_t seed,
@@ -131,6 +134,8 @@ class AnalogHardware final : public training::Hardware {
   const PcmTrajectories* pcm_library() const;
   // The inference chip's model (null unless inference_device = pcm) and test times.
   const PcmDriftModel* inference_model() const;
+  // The drift of the weight devices (null unless device = pcm and the run has a [drift] table).
+  const CellDrift* cell_drift() const;
   const std::vector<double>& inference_times() const { return inference_times_; }
   const PeripheryConfig& periphery() const { return periphery_; }
 

@@ -116,7 +116,7 @@ double PcmFeedback::quantile_S(double u) const {
 }
 
 training::Tensor PcmFeedback::draw(std::size_t rows, std::size_t cols, RngStream& rng,
-                                   std::vector<float>* sigma) const {
+                                   std::vector<float>* sigma, std::vector<double>* cells_S) const {
   training::Tensor B({rows, cols});
   std::optional<PcmDriftModel> drift;
   if (sigma) {
@@ -127,10 +127,15 @@ training::Tensor PcmFeedback::draw(std::size_t rows, std::size_t cols, RngStream
   const auto cell_sigma = [&](double G) {
     return drift->read_noise_sigma_S(PcmDriftState{G, G, 0.0}, G, config_.read_time);
   };
+  if (cells_S) cells_S->resize(B.size() * devices_per_entry());
   if (differential_) {
     for (std::size_t k = 0; k < B.size(); ++k) {
       const double plus = quantile_S(rng.uniform());
       const double minus = quantile_S(rng.uniform());
+      if (cells_S) {
+        (*cells_S)[2 * k] = plus;
+        (*cells_S)[2 * k + 1] = minus;
+      }
       B.data[k] = static_cast<float>((plus - minus) / scale_S_);
       if (drift)
         (*sigma)[k] = static_cast<float>(std::hypot(cell_sigma(plus), cell_sigma(minus)) / scale_S_);
@@ -143,6 +148,7 @@ training::Tensor PcmFeedback::draw(std::size_t rows, std::size_t cols, RngStream
   double sum = 0;
   for (double& g : G) sum += g = quantile_S(rng.uniform());
   const double mean = sum / static_cast<double>(G.size());
+  if (cells_S) *cells_S = G;
   for (std::size_t k = 0; k < G.size(); ++k) {
     B.data[k] = static_cast<float>((G[k] - mean) / scale_S_);
     if (drift) (*sigma)[k] = static_cast<float>(cell_sigma(G[k]) / scale_S_);
@@ -151,20 +157,27 @@ training::Tensor PcmFeedback::draw(std::size_t rows, std::size_t cols, RngStream
 }
 
 training::Tensor PcmFeedback::generate(std::size_t rows, std::size_t cols, RngStream& rng) const {
-  return draw(rows, cols, rng, nullptr);
+  return draw(rows, cols, rng, nullptr, nullptr);
 }
 
 training::FeedbackArray PcmFeedback::program(std::size_t rows, std::size_t cols,
                                              RngStream& rng) const {
-  if (config_.periphery == "ideal") return {draw(rows, cols, rng, nullptr), nullptr};
+  return program_cells(rows, cols, rng, nullptr);
+}
+
+training::FeedbackArray PcmFeedback::program_cells(std::size_t rows, std::size_t cols, RngStream& rng,
+                                                   std::vector<double>* cells_S) const {
+  if (config_.periphery == "ideal") return {draw(rows, cols, rng, nullptr, cells_S), nullptr, nullptr};
   std::vector<float> sigma;
-  training::Tensor B = draw(rows, cols, rng, &sigma);
+  training::Tensor B = draw(rows, cols, rng, &sigma, cells_S);
   if (!config_.read_noise) sigma.clear();
   float w_max = 0;
   for (float v : B.data) w_max = std::max(w_max, std::fabs(v));
   const std::uint64_t noise_seed = rng.next_u64();
-  return {std::move(B), std::make_unique<PcmFeedbackReadout>(periphery_of_keys(config_), std::move(sigma),
-                                                             w_max > 0 ? w_max : 1.0, noise_seed)};
+  return {std::move(B),
+          std::make_unique<PcmFeedbackReadout>(periphery_of_keys(config_), std::move(sigma),
+                                               w_max > 0 ? w_max : 1.0, noise_seed),
+          nullptr};
 }
 
 namespace {

@@ -102,7 +102,13 @@ class PcmFeedback final : public training::FeedbackSource {
   // generate()'s entries from the same draws; with periphery = realistic also the readout
   // (its noise seeded by one more draw of rng).
   training::FeedbackArray program(std::size_t rows, std::size_t cols, RngStream& rng) const override;
+  // program()'s array, and (if cells_S) the conductance of every cell as drawn: entry k's
+  // pair at 2k (G+) and 2k + 1 (G-), or cell k for mean_subtracted.
+  training::FeedbackArray program_cells(std::size_t rows, std::size_t cols, RngStream& rng,
+                                        std::vector<double>* cells_S) const;
   std::size_t devices_per_entry() const override { return differential_ ? 2 : 1; }
+  bool differential() const { return differential_; }
+  const PcmFeedbackConfig& config() const { return config_; }
   std::string config_toml() const override;
 
   // The library, sorted ascending (S), and its mean and standard deviation.
@@ -119,7 +125,7 @@ class PcmFeedback final : public training::FeedbackSource {
  private:
   // The entries, and (if sigma) each entry's read-noise standard deviation in entry units.
   training::Tensor draw(std::size_t rows, std::size_t cols, RngStream& rng,
-                        std::vector<float>* sigma) const;
+                        std::vector<float>* sigma, std::vector<double>* cells_S) const;
   PcmFeedbackConfig config_;
   bool differential_;
   std::vector<double> sorted_S_;

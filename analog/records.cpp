@@ -51,6 +51,12 @@ void AnalogExtras::write(h5::Group& replica) const {
       g.write_attr("adc_saturated_backward", t.saturated_backward);
       g.write_attr("bound_managed_forward", static_cast<std::int64_t>(t.managed_forward));
       g.write_attr("bound_managed_backward", static_cast<std::int64_t>(t.managed_backward));
+      if (!t.drift_compensation.empty()) {
+        g.write_attr("drift_compensation", t.drift_compensation);
+        g.write_attr("drift_evaluations", t.drift_evaluations);
+        g.write_attr("drift_refreshes", t.drift_refreshes);
+        g.write_attr("drift_gain", t.drift_gain);
+      }
       const std::size_t nb = t.histogram.counts.size();
       g.write("pulse_histogram_edges", NdArray<std::int64_t>({nb + 1}, t.histogram.edges),
               {"1", "bin edges of pulses per device: bin i holds devices with edges[i] <= pulses < "

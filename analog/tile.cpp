@@ -36,8 +36,115 @@ Tile::Tile(const TileLayout& layout, std::unique_ptr<DeviceArray> devices, std::
 }
 
 double Tile::weight_of(std::size_t k) const {
+  if (drift_) {
+    const double g = gain_[k / layout_.cols];
+    if (layout_.encoding == Encoding::reference) return alpha_ * (g * devices_->drifted_S(k) - G_ref_);
+    return alpha_ * g * (devices_->drifted_S(2 * k) - devices_->drifted_S(2 * k + 1));
+  }
   if (layout_.encoding == Encoding::reference) return alpha_ * (devices_->conductance(k) - G_ref_);
   return alpha_ * (devices_->conductance(2 * k) - devices_->conductance(2 * k + 1));
+}
+
+void Tile::set_drift(const CellDrift& drift, std::unique_ptr<DeviceArray> reference) {
+  MC_VALIDATE(devices_->drifts(), "{} devices of this tile do not drift", devices_->kind());
+  drift_ = &drift;
+  schedule_.emplace(drift);
+  gain_.assign(layout_.rows, 1.0);
+  reference_ = std::move(reference);
+  MC_VALIDATE(drift.compensation() != Compensation::reference_cells || (reference_ && reference_->size() > 0),
+              "drift.compensation = reference_cells: the tile has no reference cells");
+  if (reference_)
+    for (std::size_t i = 0; i < reference_->size(); ++i) reference_->program(i, G_ref_);
+}
+
+void Tile::drift_gains() {
+  const auto ratio = [](double programmed, double read) { return read > 0 ? programmed / read : 1.0; };
+  const std::size_t per_weight = layout_.encoding == Encoding::differential ? 2 : 1;
+  std::fill(gain_.begin(), gain_.end(), 1.0);
+  switch (drift_->compensation()) {
+    case Compensation::gdc: {
+      double programmed = 0, read = 0;
+      for (std::size_t i = 0; i < devices_->size(); ++i) {
+        programmed += devices_->conductance(i);
+        read += devices_->drifted_S(i);
+      }
+      std::fill(gain_.begin(), gain_.end(), ratio(programmed, read));
+      break;
+    }
+    case Compensation::per_column: {
+      const std::size_t per_row = layout_.cols * per_weight;
+      for (std::size_t r = 0; r < layout_.rows; ++r) {
+        double programmed = 0, read = 0;
+        for (std::size_t i = r * per_row; i < (r + 1) * per_row; ++i) {
+          programmed += devices_->conductance(i);
+          read += devices_->drifted_S(i);
+        }
+        gain_[r] = ratio(programmed, read);
+      }
+      break;
+    }
+    case Compensation::reference_cells: {
+      double programmed = 0, read = 0;
+      for (std::size_t i = 0; i < reference_->size(); ++i) {
+        programmed += reference_->conductance(i);
+        read += reference_->drifted_S(i);
+      }
+      std::fill(gain_.begin(), gain_.end(), ratio(programmed, read));
+      break;
+    }
+    case Compensation::none:
+    case Compensation::refresh:
+    case Compensation::differential:
+      break;
+  }
+}
+
+void Tile::at_time(double t_s) {
+  if (!drift_) return;
+  const std::uint64_t k = drift_->refreshes_by(t_s);
+  if (k != drift_refreshes_) {
+    // Every weight back to what its devices hold undrifted, written at the refresh time.
+    const double t_refresh = static_cast<double>(k) * drift_->config().refresh_interval;
+    devices_->set_time(t_refresh);
+    if (reference_) reference_->set_time(t_refresh);
+    std::fill(gain_.begin(), gain_.end(), 1.0);
+    const CellDrift* drift = drift_;
+    drift_ = nullptr;  // weight_of: the undrifted value
+    std::vector<double> targets(weights_.size());
+    for (std::size_t w = 0; w < targets.size(); ++w) targets[w] = weight_of(w);
+    drift_ = drift;
+    for (std::size_t w = 0; w < targets.size(); ++w) program(w, targets[w]);
+    if (reference_)
+      for (std::size_t i = 0; i < reference_->size(); ++i) reference_->program(i, G_ref_);
+    drift_refreshes_ = k;
+  }
+  devices_->set_time(t_s);
+  if (reference_) reference_->set_time(t_s);
+  const bool evaluate = schedule_->due(t_s);
+  if (evaluate) {
+    devices_->evaluate_drift();
+    if (reference_) reference_->evaluate_drift();
+  }
+  // The gains are measured again at every read: writes since the last evaluation change the
+  // sums (a written device reads undrifted), so a gain kept from then would over-amplify them.
+  const bool gains = drift_->compensation() == Compensation::gdc ||
+                     drift_->compensation() == Compensation::per_column ||
+                     drift_->compensation() == Compensation::reference_cells;
+  if (!evaluate && !gains) return;
+  const std::vector<double> before = gain_;
+  drift_gains();
+  if (evaluate) {
+    for (std::size_t w = 0; w < weights_.size(); ++w) update_cell(w);
+  } else if (gain_ != before) {
+    for (std::size_t w = 0; w < weights_.size(); ++w) weights_[w] = static_cast<float>(weight_of(w));
+  }
+}
+
+double Tile::mean_gain() const {
+  if (gain_.empty()) return 1.0;
+  double s = 0;
+  for (double g : gain_) s += g;
+  return s / static_cast<double>(gain_.size());
 }
 
 void Tile::update_cell(std::size_t k) {

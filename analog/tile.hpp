@@ -26,10 +26,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "analog/device_array.hpp"
+#include "analog/drift.hpp"
 
 namespace memcarlo::analog {
 
@@ -83,8 +85,24 @@ class Tile {
   std::uint64_t refreshes() const { return refreshes_; }
   bool potentiation_only() const { return potentiation_only_; }
 
+  // Drift (analog/drift.hpp; devices that drift). From now on weights() holds what the
+  // drifting devices read through the protocol: alpha g_r (G+(t) - G-(t)), with g_r the gain of
+  // output r (gdc: one per tile, per_column: one per output, reference_cells: from `reference`,
+  // a column of devices programmed here to mid-range; otherwise 1). refresh: every
+  // refresh_interval each weight is programmed again to the value its devices hold undrifted.
+  void set_drift(const CellDrift& drift, std::unique_ptr<DeviceArray> reference);
+  bool drifts() const { return drift_ != nullptr; }
+  // Moves the devices' clock to t_s (writes happen then) and re-reads every weight when the
+  // drift schedule says so.
+  void at_time(double t_s);
+  std::uint64_t drift_evaluations() const { return schedule_ ? schedule_->evaluations() : 0; }
+  std::uint64_t drift_refreshes() const { return drift_refreshes_; }
+  // Mean gain over outputs at the last evaluation.
+  double mean_gain() const;
+
  private:
   double weight_of(std::size_t k) const;
+  void drift_gains();
   void update_cell(std::size_t k);
   void refresh_if_needed(std::size_t k);
 
@@ -96,6 +114,12 @@ class Tile {
   bool potentiation_only_ = false;  // layout.potentiation_only or unidirectional devices
   double alpha_ = 1.0, G_ref_ = 0.0, G_refresh_ = 0.0;
   std::uint64_t refreshes_ = 0;
+  // drift
+  const CellDrift* drift_ = nullptr;
+  std::unique_ptr<DeviceArray> reference_;
+  std::optional<DriftSchedule> schedule_;
+  std::vector<double> gain_;  // per output
+  std::uint64_t drift_refreshes_ = 0;
 };
 
 }  // namespace memcarlo::analog

@@ -150,6 +150,11 @@ std::string train_help() {
     out += fmt::format("  {:<16} {:>4}  default {:<10} {}\n", p.key, p.unit.empty() ? "-" : p.unit,
                        p.default_value.empty() || p.default_value == "\"\"" ? "''" : p.default_value,
                        p.doc);
+  out += "\nConductance drift of PCM arrays during training (RUN.toml table [drift], or --set\n"
+         "drift.key=value; any [drift] key turns drift on; docs/training.md):\n";
+  for (const auto& p : mc::describe_params(mc::analog::DriftConfig{}))
+    out += fmt::format("  {:<16} {:>4}  default {:<10} {}\n", p.key, p.unit.empty() ? "-" : p.unit,
+                       p.default_value, p.doc);
   out += "\nThe devices' own keys (RUN.toml tables [memristor], [lut], [pcm-crystallization],\n"
          "[pcm-drift], or --set memristor.key=value) apply over analog.device_config; the keys,\n"
          "units and defaults are those of `memcarlo device simulate --help`.\n";
@@ -191,6 +196,9 @@ void apply_train_assignment(mc::campaign::RunConfig& run, const std::string& ass
     set(run.pcm_feedback);
   } else if (table == "train") {
     set(run.train);
+  } else if (table == "drift") {
+    if (!run.drift) run.drift.emplace();
+    set(*run.drift);
   } else {  // a device model's key, or an error naming the table
     const toml::table parsed = mc::parse_assignment(name + "=" + value);
     mc::campaign::set_run_key(run, key, *parsed.get(name), origin);
@@ -564,6 +572,9 @@ int main(int argc, char** argv) {
                    f.read_noise ? fmt::format("1/f read noise at {} s", f.read_time)
                                 : std::string("no read noise"));
       }
+      if (run.drift && !train_quiet)
+        fmt::print("drift: training starts {} s after programming, {} s per batch, compensation {}\n",
+                   run.drift->t_wait, run.drift->time_per_batch, run.drift->compensation);
       const auto result = tr::run_training(run.train, options);
       tr::write_results(train_out, result, command_line(argc, argv));
       if (!train_quiet) {

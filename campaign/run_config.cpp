@@ -110,6 +110,7 @@ KeyKind key_kind(const RunConfig& run, std::string_view dotted_key) {
   if (table == "train") return kind_of(param_type(run.train, key));
   if (table == "analog") return kind_of(param_type(run.analog, key));
   if (table == "pcm-feedback") return kind_of(param_type(run.pcm_feedback, key));
+  if (table == "drift") return kind_of(param_type(analog::DriftConfig{}, key));
   if (is_device_table(table)) return kind_of(model_param_type(table, key));
   return KeyKind::unknown_table;
 }
@@ -120,9 +121,13 @@ void set_run_key(RunConfig& run, std::string_view dotted_key, const toml::node& 
   if (table == "train") return set_param(run.train, key, value, origin);
   if (table == "analog") return set_param(run.analog, key, value, origin);
   if (table == "pcm-feedback") return set_param(run.pcm_feedback, key, value, origin);
+  if (table == "drift") {
+    if (!run.drift) run.drift.emplace();
+    return set_param(*run.drift, key, value, origin);
+  }
   if (is_device_table(table)) return set_device_key(run, table, key, value, origin);
   throw InputError(fmt::format("{}: key '{}' is not TABLE.KEY of a run's table: [train], [analog], "
-                               "[pcm-feedback] or a device model's ([memristor], [lut], "
+                               "[pcm-feedback], [drift] or a device model's ([memristor], [lut], "
                                "[pcm-crystallization], [pcm-drift])",
                                origin, dotted_key));
 }
@@ -131,9 +136,10 @@ void apply_run_tables(RunConfig& run, const toml::table& tables, std::string_vie
   for (const auto& [name, node] : tables) {
     const auto* table = node.as_table();
     MC_VALIDATE(table && (name.str() == "train" || name.str() == "analog" ||
-                          name.str() == "pcm-feedback" || is_device_table(name.str())),
-                "{}: unexpected key '{}' (the run's keys belong in a [train], [analog] or "
-                "[pcm-feedback] table, or a device model's: [memristor], [lut], "
+                          name.str() == "pcm-feedback" || name.str() == "drift" ||
+                          is_device_table(name.str())),
+                "{}: unexpected key '{}' (the run's keys belong in a [train], [analog], "
+                "[pcm-feedback] or [drift] table, or a device model's: [memristor], [lut], "
                 "[pcm-crystallization], [pcm-drift])",
                 origin, name.str());
     const std::string where = fmt::format("{} [{}]", origin, name.str());
@@ -143,6 +149,9 @@ void apply_run_tables(RunConfig& run, const toml::table& tables, std::string_vie
       apply_table(run.analog, *table, where);
     } else if (name.str() == "pcm-feedback") {
       apply_table(run.pcm_feedback, *table, where);
+    } else if (name.str() == "drift") {
+      if (!run.drift) run.drift.emplace();
+      apply_table(*run.drift, *table, where);
     } else {
       for (const auto& [key, value] : *table) {
         MC_VALIDATE(!value.is_table() && !value.is_array(), "{}: unexpected table or array '{}'",
@@ -170,6 +179,20 @@ void validate(const RunConfig& run) {
               "pcm-feedback.periphery = 'realistic' computes every block's error in one read of "
               "one array, but train.feedback = 'per_layer' has an array per block: use merged or "
               "shared");
+  if (run.drift) {
+    analog::validate(*run.drift);
+    const bool feedback_drifts = reads_pcm_feedback(run);
+    MC_VALIDATE(feedback_drifts || run.analog.device == "pcm",
+                "[drift] is set, but nothing in the run drifts: it needs train.feedback_source = "
+                "pcm (with dfa blocks) or analog.device = pcm");
+    MC_VALIDATE(!feedback_drifts || run.train.feedback != "per_layer",
+                "[drift] drifts the one PCM feedback array, but train.feedback = 'per_layer' has "
+                "an array per block: use merged or shared");
+    MC_VALIDATE(!feedback_drifts || run.drift->compensation != "differential" ||
+                    run.pcm_feedback.form == "differential",
+                "drift.compensation = 'differential' reads a pair's G+ - G-, but "
+                "pcm-feedback.form = 'mean_subtracted' has one cell per entry");
+  }
   const auto read = analog::device_models(run.analog);
   for (const auto& [model, node] : run.devices)
     MC_VALIDATE(std::find(read.begin(), read.end(), model.str()) != read.end(),
@@ -187,6 +210,7 @@ std::string run_tables(const RunConfig& run, Print print) {
     out += fmt::format("[{}]\n{}", model.str(), flat_table_toml(*node.as_table()));
   // Only when read: the keys of a run that uses no PCM feedback say nothing about it.
   if (reads_pcm_feedback(run)) out += "[pcm-feedback]\n" + print(run.pcm_feedback);
+  if (run.drift) out += "[drift]\n" + print(*run.drift);
   return out;
 }
 
@@ -202,7 +226,9 @@ std::string run_identity(const RunConfig& run) {
 
 void RunHardware::attach(training::TrainOptions& options) const {
   options.hardware = analog.get();
-  options.feedback = feedback.get();
+  options.feedback = drifting ? static_cast<const training::FeedbackSource*>(drifting.get()) : feedback.get();
+  options.clock = clock;
+  options.extra_config_toml = drift_toml;
 }
 
 RunHardware build_hardware(const RunConfig& run) {
@@ -210,10 +236,15 @@ RunHardware build_hardware(const RunConfig& run) {
   if (analog::uses_hardware(run.analog))
     h.analog = std::make_unique<analog::AnalogHardware>(
         run.analog, static_cast<std::uint64_t>(run.train.seed),
-        run.devices.empty() ? nullptr : &run.devices);
+        run.devices.empty() ? nullptr : &run.devices, run.drift ? &*run.drift : nullptr);
   if (reads_pcm_feedback(run))
     h.feedback = pcm_feedback_library(run.pcm_feedback, derive_seed(static_cast<std::uint64_t>(run.train.seed), 0,
                                                                     stream_id("pcm_feedback_library")));
+  if (run.drift) {
+    if (h.feedback) h.drifting = std::make_unique<analog::DriftingPcmFeedback>(h.feedback, *run.drift);
+    h.clock = {run.drift->t_wait, run.drift->time_per_batch};
+    h.drift_toml = "[drift]\n" + to_toml(*run.drift);
+  }
   return h;
 }
 

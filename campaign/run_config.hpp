@@ -7,11 +7,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include <toml++/toml.h>
 
+#include "analog/feedback_drift.hpp"
 #include "analog/hardware.hpp"
 #include "analog/pcm_feedback.hpp"
 #include "training/trainer.hpp"
@@ -23,6 +25,8 @@ struct RunConfig {
   analog::AnalogConfig analog;
   toml::table devices;  // by model: the keys set by the run itself (checked types, int -> float)
   analog::PcmFeedbackConfig pcm_feedback;
+  // The [drift] table: present when the run sets any of its keys (then PCM arrays drift).
+  std::optional<analog::DriftConfig> drift;
 };
 
 // Whether the run draws its feedback from PCM cells (and so reads [pcm-feedback]).
@@ -53,7 +57,7 @@ void apply_run_tables(RunConfig& run, const toml::table& tables, std::string_vie
 void validate(const RunConfig& run);
 
 // The run as TOML ([train], [analog], the device tables, then [pcm-feedback] if the run reads
-// it), readable back by apply_run_tables.
+// it and [drift] if set), readable back by apply_run_tables.
 std::string run_toml(const RunConfig& run);
 // The keys of `run` that differ from their defaults, as run_toml lays them out: what a
 // campaign's config hash covers, so that a memcarlo that adds keys (with defaults that keep
@@ -68,6 +72,9 @@ std::string run_identity(const RunConfig& run);
 struct RunHardware {
   std::unique_ptr<analog::AnalogHardware> analog;
   std::shared_ptr<const analog::PcmFeedback> feedback;
+  std::unique_ptr<analog::DriftingPcmFeedback> drifting;  // the feedback's drift, with [drift]
+  training::SimulatedClock clock;
+  std::string drift_toml;  // the [drift] table, echoed into the results file
   // Points the options at them.
   void attach(training::TrainOptions& options) const;
 };

@@ -195,6 +195,7 @@ void Network::set_feedback(const FeedbackSource& source, FeedbackLayout layout, 
   feedback_scale_.assign(blocks(), 0.0f);
   feedback_stats_ = FeedbackStats();
   readout_.reset();
+  drift_.reset();
   scale_on_use_ = false;
   std::size_t rows = 0, d_max = 0;
   for (std::size_t b = 0; b + 1 < blocks(); ++b) {
@@ -216,6 +217,7 @@ void Network::set_feedback(const FeedbackSource& source, FeedbackLayout layout, 
         source.program(layout == FeedbackLayout::shared ? d_max : rows, classes_, rng);
     feedback_ = std::move(array.entries);
     readout_ = std::move(array.readout);
+    drift_ = std::move(array.drift);
   } else {
     // One matrix per block from its own substream of the caller's stream, so a block's B does
     // not change when another block's rule does.
@@ -239,8 +241,10 @@ void Network::set_feedback(const FeedbackSource& source, FeedbackLayout layout, 
   feedback_stats_.cells = feedback_.size() * source.devices_per_entry();
   describe_entries(feedback_.data, feedback_stats_);
   if (readout_) feedback_stats_.readout = "in_memory";
-  // Shared: scaled on use, the slices overlap; a readout reads the array as programmed.
-  scale_on_use_ = layout == FeedbackLayout::shared || readout_ != nullptr;
+  feedback_stats_.drifts = drift_ != nullptr;
+  // Shared: scaled on use, the slices overlap; a readout reads the array as programmed, and a
+  // drifting array rewrites it.
+  scale_on_use_ = layout == FeedbackLayout::shared || readout_ != nullptr || drift_ != nullptr;
   if (scale_on_use_) return;
   for (std::size_t b = 0; b + 1 < blocks(); ++b) {
     if (rules_[b] != BlockRule::dfa) continue;
@@ -266,6 +270,7 @@ FeedbackStats Network::feedback_stats() const {
     stats.adc_outputs = readout_->outputs();
     stats.adc_saturated = readout_->saturated();
   }
+  if (drift_) stats.drift = drift_->stats();
   return stats;
 }
 
@@ -275,6 +280,7 @@ void Network::backward(const Tensor& grad_logits, const Pass& pass) {
   block_grad_.resize(blocks());
   // Direct feedback: B_l e for every dfa block, e = dL/d(logits), (N, rows_l) = e B_l^T.
   if (feedback_.size() > 0) {
+    if (drift_) drift_->update(pass.time_s, feedback_);
     const std::size_t R = feedback_.shape[0];
     const bool one_product = layout_ != FeedbackLayout::per_layer;
     if (one_product && readout_) {

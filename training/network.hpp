@@ -38,10 +38,31 @@ class FeedbackReadout {
   virtual std::uint64_t saturated() const = 0;
 };
 
-// A programmed feedback array: its entries, and the readout when hardware computes its product.
+// A feedback array whose cells change with time (conductance drift, its compensation,
+// refresh: analog/feedback_drift.hpp). The network asks it for the entries at the simulated
+// time of every training step (Pass::time_s).
+class FeedbackDrift {
+ public:
+  virtual ~FeedbackDrift() = default;
+  // Rewrites `entries` (rows x classes, as the source scales them, before any block's scale) as
+  // the periphery reads the array at time t_s; returns false when they did not change.
+  virtual bool update(double t_s, Tensor& entries) = 0;
+  // For the results file: the protocol, how often the array was evaluated and refreshed, the
+  // time of the last evaluation, and the mean |entry| then over the mean |entry| as programmed.
+  struct Stats {
+    std::string compensation;
+    std::uint64_t evaluations = 0, refreshes = 0;
+    double last_time_s = 0, signal = 1;
+  };
+  virtual Stats stats() const = 0;
+};
+
+// A programmed feedback array: its entries, the readout when hardware computes its product,
+// and its drift when its cells drift.
 struct FeedbackArray {
   Tensor entries;
   std::unique_ptr<FeedbackReadout> readout;  // null: the digital product
+  std::unique_ptr<FeedbackDrift> drift;      // null: the entries stay as programmed
 };
 
 // Where the random feedback matrices come from: `gaussian` here, `pcm` (an array of PCM cells
@@ -56,7 +77,7 @@ class FeedbackSource {
   // The one array of a merged or shared layout: generate()'s entries from the same draws of
   // rng, and the readout of a source that computes the product in hardware.
   virtual FeedbackArray program(std::size_t rows, std::size_t cols, RngStream& rng) const {
-    return {generate(rows, cols, rng), nullptr};
+    return {generate(rows, cols, rng), nullptr, nullptr};
   }
   // Physical devices behind one entry (a differential pair: 2).
   virtual std::size_t devices_per_entry() const { return 1; }
@@ -91,6 +112,8 @@ struct FeedbackStats {
   std::size_t cells = 0;           // devices: entries x the source's devices_per_entry
   std::string readout = "digital";  // digital, or in_memory (a FeedbackReadout computes B e)
   std::uint64_t adc_outputs = 0, adc_saturated = 0;  // in_memory: the readout's counts
+  bool drifts = false;  // the array drifts (then `drift` holds what it did)
+  FeedbackDrift::Stats drift;
   double mean = 0, std = 0, skewness = 0, excess_kurtosis = 0, min = 0, max = 0;
   std::vector<double> histogram_edges;        // kHistogramBins + 1 equal bins from min to max
   std::vector<std::int64_t> histogram_counts;  // kHistogramBins
@@ -159,8 +182,9 @@ class Network {
   Tensor feedback_;
   std::vector<std::size_t> feedback_offset_;
   std::vector<float> feedback_scale_;
-  bool scale_on_use_ = false;  // shared, or a readout: feedback_ holds the array as programmed
+  bool scale_on_use_ = false;  // shared, a readout or drift: feedback_ holds the array as read
   std::unique_ptr<FeedbackReadout> readout_;
+  std::unique_ptr<FeedbackDrift> drift_;
   FeedbackStats feedback_stats_;
   Tensor feedback_out_;  // (N, array rows): B e for every block at once (merged, shared)
   std::vector<Tensor> block_grad_;  // (N, block output) for dfa blocks

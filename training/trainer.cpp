@@ -165,7 +165,7 @@ std::string describe(Network& net) {
 // Mean loss and accuracy of the network on samples [0, n) of the test split. Each batch is one
 // pass with id kEvalPass | eval_passes++ (so hardware noise differs between evaluations).
 std::pair<double, double> evaluate(Network& net, const BatchMaker& test, std::size_t n,
-                                   std::uint64_t& eval_passes) {
+                                   std::uint64_t& eval_passes, double time_s) {
   Tensor x;
   std::vector<int> labels;
   std::vector<std::size_t> idx;
@@ -175,7 +175,7 @@ std::pair<double, double> evaluate(Network& net, const BatchMaker& test, std::si
     idx.resize(count);
     for (std::size_t i = 0; i < count; ++i) idx[i] = start + i;
     test(idx, x, labels);
-    const Tensor& logits = net.forward(x, Pass{Mode::eval, nullptr, kEvalPass | eval_passes++});
+    const Tensor& logits = net.forward(x, Pass{Mode::eval, nullptr, kEvalPass | eval_passes++, time_s});
     loss += softmax_cross_entropy(logits, labels, nullptr) * static_cast<double>(count);
     correct += static_cast<double>(count_correct(logits, labels));
   }
@@ -192,8 +192,8 @@ OptimizerConfig optimizer_config_of(const TrainConfig& c) {
 
 ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const Dataset& dataset,
                             const Hardware* hardware_spec, const FeedbackSource& feedback,
-                            const SavedWeights* initial, std::uint64_t replica,
-                            ProgressReporter& progress) {
+                            const SavedWeights* initial, const SimulatedClock& clock,
+                            std::uint64_t replica, ProgressReporter& progress) {
   const auto start_time = std::chrono::steady_clock::now();
   const std::uint64_t seed = static_cast<std::uint64_t>(c.seed);
   Network net = build_network(spec, sample_shape(dataset), dataset.classes, c.width);
@@ -243,7 +243,7 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
       RngStream batch_rng(seed, replica, streams::batch, step);
       const std::span<const std::size_t> idx(order.data() + k * B, B);
       train(idx, batch_rng, x, labels);
-      const Pass pass{Mode::train, &batch_rng, step};
+      const Pass pass{Mode::train, &batch_rng, step, clock.at(step)};
       const Tensor& logits = net.forward(x, pass);
       const double loss = softmax_cross_entropy(logits, labels, &grad);
       if (!std::isfinite(loss) || loss > c.max_loss) {
@@ -266,7 +266,7 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
     if (r.diverged) break;
     e.train_loss = loss_sum / static_cast<double>(seen);
     e.train_accuracy = correct / static_cast<double>(seen);
-    std::tie(e.test_loss, e.test_accuracy) = evaluate(net, test, n_test, eval_passes);
+    std::tie(e.test_loss, e.test_accuracy) = evaluate(net, test, n_test, eval_passes, clock.at(step));
     e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     r.epochs.push_back(e);
   }
@@ -280,7 +280,8 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
   }
   // After the weights are saved: measurements on other hardware may change them.
   if (hardware && !r.diverged)
-    r.extras = hardware->finish(net, [&] { return evaluate(net, test, n_test, eval_passes).second; });
+    r.extras = hardware->finish(
+        net, [&] { return evaluate(net, test, n_test, eval_passes, clock.at(step)).second; });
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
   return r;
 }
@@ -346,6 +347,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
               "campaigns build it from the [pcm-feedback] table)",
               config.feedback_source, feedback.name());
   if (config.rule != "bp") result.hardware_config_toml += feedback.config_toml();
+  result.hardware_config_toml += options.extra_config_toml;
   const ModelSpec spec = model_spec(config, result.model_toml);
   std::optional<Dataset> loaded;
   if (!options.dataset)
@@ -378,7 +380,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
   parallel_for(config.replicas, [&](std::int64_t i) {
     result.replicas[static_cast<std::size_t>(i)] =
         train_replica(config, spec, dataset, options.hardware, feedback,
-                      initial ? &*initial : nullptr, static_cast<std::uint64_t>(i), progress);
+                      initial ? &*initial : nullptr, options.clock, static_cast<std::uint64_t>(i), progress);
   });
   progress.finish();
   result.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -469,6 +471,13 @@ void write_replica(h5::Group& g, const ReplicaResult& r, std::int64_t seed, std:
     fb.write_attr("readout", f.readout);
     fb.write_attr("adc_outputs", static_cast<std::int64_t>(f.adc_outputs));
     fb.write_attr("adc_saturated", static_cast<std::int64_t>(f.adc_saturated));
+    if (f.drifts) {
+      fb.write_attr("drift_compensation", f.drift.compensation);
+      fb.write_attr("drift_evaluations", static_cast<std::int64_t>(f.drift.evaluations));
+      fb.write_attr("drift_refreshes", static_cast<std::int64_t>(f.drift.refreshes));
+      fb.write_attr("drift_last_time_s", f.drift.last_time_s);
+      fb.write_attr("drift_signal", f.drift.signal);
+    }
     fb.write_attr("mean", f.mean);
     fb.write_attr("std", f.std);
     fb.write_attr("skewness", f.skewness);

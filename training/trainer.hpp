@@ -181,6 +181,13 @@ struct TrainResult {
   double samples_per_second = 0;  // all replicas' training samples over the wall time
 };
 
+// The simulated time of training step k (Pass::time_s): start_s + k seconds_per_batch. Set by
+// a run whose arrays drift ([drift] table: t_wait, time_per_batch); 0 throughout otherwise.
+struct SimulatedClock {
+  double start_s = 0, seconds_per_batch = 0;
+  double at(std::uint64_t step) const { return start_s + static_cast<double>(step) * seconds_per_batch; }
+};
+
 struct TrainOptions {
   bool show_progress = true;
   const Hardware* hardware = nullptr;  // null: the digital engine alone
@@ -189,6 +196,9 @@ struct TrainOptions {
   // The run's data set, loaded once by the caller and shared read-only (a campaign's trials);
   // null: the run loads config.dataset itself.
   const Dataset* dataset = nullptr;
+  SimulatedClock clock;
+  // More of the run's tables (TOML), echoed into the results file's config after the rest.
+  std::string extra_config_toml;
 };
 
 TrainResult run_training(const TrainConfig& config, const TrainOptions& options = {});

@@ -85,7 +85,7 @@ class ReadoutSource final : public training::FeedbackSource {
   training::FeedbackArray program(std::size_t rows, std::size_t cols, RngStream& rng) const override {
     training::Tensor B = pcm_.generate(rows, cols, rng);
     std::vector<float> sigma(sigma_ > 0 ? B.size() : 0, sigma_);
-    return {std::move(B), std::make_unique<PcmFeedbackReadout>(periphery_, sigma, 1.0, 99)};
+    return {std::move(B), std::make_unique<PcmFeedbackReadout>(periphery_, sigma, 1.0, 99), nullptr};
   }
 
  private:

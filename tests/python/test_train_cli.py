@@ -123,7 +123,8 @@ class Train(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         for key in ("block_rules", "feedback", "replicas", "weight_decay", "schedule",
                     "[pcm-feedback]", "library_devices", "mean_subtracted", "shared",
-                    "optimizer", "beta2", "init_weights", "init_replica"):
+                    "optimizer", "beta2", "init_weights", "init_replica", "[drift]", "t_wait",
+                    "time_per_batch", "reference_cells", "refresh_interval"):
             self.assertIn(key, r.stdout)
 
     def test_pcm_feedback(self):
@@ -204,6 +205,64 @@ class Train(unittest.TestCase):
                           [out], code=1)
         # A [pcm-feedback] key that the run would ignore is an error, not silence.
         self.assert_fails([*base, "--set", "pcm-feedback.pulses=100"], "[pcm-feedback] keys are set", [out], code=1)
+
+    def test_drift(self):
+        # [drift]: B (PCM cells, shared) and the weights (PCM tiles) drift on the simulated clock.
+        # A clock that stays below t0 changes nothing, bit for bit; threads change nothing; the
+        # file records the protocol; a month's wait without compensation shrinks B's entries
+        # and gdc brings them back near their programmed size.
+        base = ("--model", "mlp", "--widths", "32", "--rule", "dfa", "--lr", "0.02", "--epochs", "1",
+                "--set", "feedback=shared", "--set", "feedback_source=pcm",
+                "--set", "pcm-feedback.library_devices=512", "--set", "analog.device=pcm")
+        plain = self.train(self.path("plain.h5"), *base)
+        still = self.train(self.path("still.h5"), *base, "--set", "drift.t_wait=0")
+        month = ("--set", "drift.t_wait=2592000", "--replicas", "2")
+        none1 = self.train(self.path("none1.h5"), *base, *month, "--threads", "1")
+        none2 = self.train(self.path("none2.h5"), *base, *month, "--threads", "2")
+        gdc = self.train(self.path("gdc.h5"), *base, *month, "--set", "drift.compensation=gdc")
+        with h5py.File(plain) as fp, h5py.File(still) as fs:
+            for name in fp["replicas/000/weights"]:
+                self.assertTrue(np.array_equal(fp[f"replicas/000/weights/{name}"][()],
+                                               fs[f"replicas/000/weights/{name}"][()]), name)
+            self.assertIn("[drift]\nt_wait = 0", fs.attrs["config"])
+            self.assertNotIn("drift_compensation", fp["replicas/000/feedback"].attrs)
+        with h5py.File(none1) as fa, h5py.File(none2) as fb, h5py.File(gdc) as fg:
+            for rep in ("000", "001"):
+                for name in fa[f"replicas/{rep}/weights"]:
+                    self.assertTrue(np.array_equal(fa[f"replicas/{rep}/weights/{name}"][()],
+                                                   fb[f"replicas/{rep}/weights/{name}"][()]), name)
+                a, g = fa[f"replicas/{rep}/feedback"].attrs, fg[f"replicas/{rep}/feedback"].attrs
+                self.assertEqual((a["drift_compensation"], g["drift_compensation"]), ("none", "gdc"))
+                # 64 steps of 1 ms move the clock far less than 5 % of a month: one evaluation.
+                self.assertEqual((a["drift_last_time_s"], a["drift_evaluations"]), (2592000, 1))
+                self.assertLess(a["drift_signal"], 0.8)  # (1.3e5)^-nu with nu ~ 0.05-0.1
+                self.assertLess(abs(g["drift_signal"] - 1), abs(a["drift_signal"] - 1))
+                tile = fg[f"replicas/{rep}/analog/layer02_dense"].attrs
+                self.assertEqual(tile["drift_compensation"], "gdc")
+                self.assertGreater(tile["drift_evaluations"], 0)
+            self.assertTrue(np.all(fa["summary/final_test_accuracy"][()] > 0.5))
+
+    def test_drift_bad_input(self):
+        out = self.path("never.h5")
+        base = ["train", "--out", out, *SMALL, "--model", "mlp", "--rule", "dfa",
+                "--set", "feedback=merged", "--set", "feedback_source=pcm"]
+        self.assert_fails([*base, "--set", "drift.compensation=magic"], "drift.compensation = 'magic'",
+                          [out], code=1)
+        self.assert_fails([*base, "--set", "drift.t_wait=-5"], "drift.t_wait = -5", [out], code=1)
+        self.assert_fails([*base, "--set", "drift.time_per_batch=-1"], "drift.time_per_batch = -1", [out], code=1)
+        self.assert_fails([*base, "--set", "drift.refresh_mode=sometimes"], "drift.refresh_mode = 'sometimes'",
+                          [out], code=1)
+        self.assert_fails([*base, "--set", "drift.t_wakt=5"], "unknown key 't_wakt'", [out], code=1)
+        self.assert_fails([*base, "--set", "pcm-feedback.form=mean_subtracted",
+                           "--set", "drift.compensation=differential"], "pcm-feedback.form = 'mean_subtracted'",
+                          [out], code=1)
+        self.assert_fails([*base[:-4], "--set", "feedback_source=pcm", "--set", "drift.t_wait=1"],
+                          "train.feedback = 'per_layer'", [out], code=1)
+        self.assert_fails(["train", "--out", out, *SMALL, "--model", "mlp", "--set", "drift.t_wait=1"],
+                          "nothing in the run drifts", [out], code=1)
+        self.assert_fails(["train", "--out", out, *SMALL, "--model", "mlp", "--set", "analog.device=pcm",
+                           "--set", "analog.update=digital", "--set", "drift.t_wait=1"],
+                          "analog.update = 'digital'", [out], code=1)
 
     def test_adam(self):
         # optimizer = adam trains (the step-by-step agreement with torch.optim.Adam is checked
