@@ -3,9 +3,9 @@
 // feedback array of analog/pcm_feedback.hpp, the weights of PCM tiles in analog/tile.hpp).
 //
 // The clock. B and the tiles' first weights are programmed at t = 0; training starts at
-// t_wait and every training step advances the clock by time_per_batch; an evaluation reads the
-// arrays at the clock's present time. (Deriving time_per_batch from a cost model is not built
-// yet: the default is an assumption.)
+// t_wait and every training step advances the clock by time_per_batch (by default the cost
+// model's time of one step of the run, analog/cost.hpp); an evaluation reads the arrays at the
+// clock's present time.
 //
 // Drift. A cell drifts by the IBM statistical PCM model (physics/pcm_drift.hpp, preset pcm-ibm
 // or a [pcm-drift] table): G(t) = G_w ((t - t_w)/t0)^-nu for t - t_w > t0, and G_w before (the
@@ -58,7 +58,7 @@ namespace memcarlo::analog {
 
 struct DriftConfig {
   double t_wait = 0.0;
-  double time_per_batch = 1e-3;
+  double time_per_batch = 0.0;
   std::string compensation = "none";
   double refresh_interval = 86400.0;
   std::string refresh_mode = "pulses";
@@ -69,7 +69,7 @@ struct DriftConfig {
   template <class V>
   void visit(V&& v) {
     v(ParamInfo{"t_wait", "s", "time from programming B and the first weights to the first training step"}, t_wait);
-    v(ParamInfo{"time_per_batch", "s", "simulated time of one training step (assumption: 1 ms; not yet derived from a cost model)"}, time_per_batch);
+    v(ParamInfo{"time_per_batch", "s", "simulated time of one training step; 0 = the cost model's time of a step of this run ([cost] table)"}, time_per_batch);
     v(ParamInfo{"compensation", "", "none, gdc (one gain per array), per_column, reference_cells, refresh or differential (analog/drift.hpp; docs/training.md)"}, compensation);
     v(ParamInfo{"refresh_interval", "s", "compensation = refresh: time between re-programmings of every drifting array (assumption: one day)"}, refresh_interval);
     v(ParamInfo{"refresh_mode", "", "compensation = refresh: pulses (the same pulse protocol, a new random B) or targets (the first conductances again, with programming noise)"}, refresh_mode);

@@ -155,6 +155,11 @@ std::string train_help() {
   for (const auto& p : mc::describe_params(mc::analog::DriftConfig{}))
     out += fmt::format("  {:<16} {:>4}  default {:<10} {}\n", p.key, p.unit.empty() ? "-" : p.unit,
                        p.default_value, p.doc);
+  out += "\nThe cost model of on-chip training (RUN.toml table [cost], or --set cost.key=value;\n"
+         "`--cost-only` prints it; analog/cost.hpp):\n";
+  for (const auto& p : mc::describe_params(mc::analog::CostConfig{}))
+    out += fmt::format("  {:<16} {:>4}  default {:<10} {}\n", p.key, p.unit.empty() ? "-" : p.unit,
+                       p.default_value, p.doc);
   out += "\nThe devices' own keys (RUN.toml tables [memristor], [lut], [pcm-crystallization],\n"
          "[pcm-drift], or --set memristor.key=value) apply over analog.device_config; the keys,\n"
          "units and defaults are those of `memcarlo device simulate --help`.\n";
@@ -199,6 +204,8 @@ void apply_train_assignment(mc::campaign::RunConfig& run, const std::string& ass
   } else if (table == "drift") {
     if (!run.drift) run.drift.emplace();
     set(*run.drift);
+  } else if (table == "cost") {
+    set(run.cost);
   } else {  // a device model's key, or an error naming the table
     const toml::table parsed = mc::parse_assignment(name + "=" + value);
     mc::campaign::set_run_key(run, key, *parsed.get(name), origin);
@@ -312,6 +319,10 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--print-model", print_model,
                         "print a built-in model's TOML (mlp, lenet5, vgg16) and exit");
   train_cmd->add_flag("--quiet", train_quiet, "no progress output");
+  bool train_cost_only = false;
+  train_cmd->add_flag("--cost-only", train_cost_only,
+                      "print the cost model of the run (time and energy per phase, backprop against "
+                      "DFA; [cost] table) and exit without training");
   train_cmd->footer(train_help());
 
   // campaign
@@ -551,6 +562,11 @@ int main(int argc, char** argv) {
           mc::set_param_from_text(run.train, train_flags[i].first, train_flag_values[i],
                                   "--" + train_flags[i].first);
       for (const auto& a : train_sets) apply_train_assignment(run, a);
+      if (train_cost_only) {
+        mc::campaign::validate(run);
+        fmt::print("{}", mc::analog::describe(mc::analog::run_cost(run.cost, run.train), run.train));
+        return 0;
+      }
       MC_VALIDATE(!train_out.empty(), "train needs --out FILE.h5 for the results");
       mc::campaign::validate(run);
       mc::h5::check_output_path(train_out);  // before the work, not after it
@@ -575,7 +591,9 @@ int main(int argc, char** argv) {
       if (run.drift && !train_quiet)
         fmt::print("drift: training starts {} s after programming, {} s per batch, compensation {}\n",
                    run.drift->t_wait, run.drift->time_per_batch, run.drift->compensation);
-      const auto result = tr::run_training(run.train, options);
+      auto result = tr::run_training(run.train, options);
+      const auto cost = mc::campaign::cost_record(run, result);
+      result.run_records.push_back(cost);
       tr::write_results(train_out, result, command_line(argc, argv));
       if (!train_quiet) {
         for (std::size_t i = 0; i < result.replicas.size(); ++i) {

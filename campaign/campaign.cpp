@@ -301,10 +301,12 @@ void parse_base(const toml::table& file, Campaign& c, std::vector<std::string>& 
     const bool device = std::find(std::begin(kDeviceTables), std::end(kDeviceTables), name.str()) !=
                         std::end(kDeviceTables);
     if (!table || (name.str() != "train" && name.str() != "analog" &&
-                   name.str() != "pcm-feedback" && name.str() != "drift" && !device)) {
+                   name.str() != "pcm-feedback" && name.str() != "drift" && name.str() != "cost" &&
+                   !device)) {
       errors.push_back(fmt::format(
           "unexpected key 'base.{}' (the base run's keys belong in [base.train], [base.analog], "
-          "[base.pcm-feedback], [base.drift] or a device model's table such as [base.memristor])",
+          "[base.pcm-feedback], [base.drift], [base.cost] or a device model's table such as "
+          "[base.memristor])",
           name.str()));
       continue;
     }

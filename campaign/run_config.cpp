@@ -11,6 +11,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "analog/records.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "physics/simulate.hpp"
@@ -111,6 +112,7 @@ KeyKind key_kind(const RunConfig& run, std::string_view dotted_key) {
   if (table == "analog") return kind_of(param_type(run.analog, key));
   if (table == "pcm-feedback") return kind_of(param_type(run.pcm_feedback, key));
   if (table == "drift") return kind_of(param_type(analog::DriftConfig{}, key));
+  if (table == "cost") return kind_of(param_type(run.cost, key));
   if (is_device_table(table)) return kind_of(model_param_type(table, key));
   return KeyKind::unknown_table;
 }
@@ -125,9 +127,10 @@ void set_run_key(RunConfig& run, std::string_view dotted_key, const toml::node& 
     if (!run.drift) run.drift.emplace();
     return set_param(*run.drift, key, value, origin);
   }
+  if (table == "cost") return set_param(run.cost, key, value, origin);
   if (is_device_table(table)) return set_device_key(run, table, key, value, origin);
   throw InputError(fmt::format("{}: key '{}' is not TABLE.KEY of a run's table: [train], [analog], "
-                               "[pcm-feedback], [drift] or a device model's ([memristor], [lut], "
+                               "[pcm-feedback], [drift], [cost] or a device model's ([memristor], [lut], "
                                "[pcm-crystallization], [pcm-drift])",
                                origin, dotted_key));
 }
@@ -137,9 +140,9 @@ void apply_run_tables(RunConfig& run, const toml::table& tables, std::string_vie
     const auto* table = node.as_table();
     MC_VALIDATE(table && (name.str() == "train" || name.str() == "analog" ||
                           name.str() == "pcm-feedback" || name.str() == "drift" ||
-                          is_device_table(name.str())),
+                          name.str() == "cost" || is_device_table(name.str())),
                 "{}: unexpected key '{}' (the run's keys belong in a [train], [analog], "
-                "[pcm-feedback] or [drift] table, or a device model's: [memristor], [lut], "
+                "[pcm-feedback], [drift] or [cost] table, or a device model's: [memristor], [lut], "
                 "[pcm-crystallization], [pcm-drift])",
                 origin, name.str());
     const std::string where = fmt::format("{} [{}]", origin, name.str());
@@ -152,6 +155,8 @@ void apply_run_tables(RunConfig& run, const toml::table& tables, std::string_vie
     } else if (name.str() == "drift") {
       if (!run.drift) run.drift.emplace();
       apply_table(*run.drift, *table, where);
+    } else if (name.str() == "cost") {
+      apply_table(run.cost, *table, where);
     } else {
       for (const auto& [key, value] : *table) {
         MC_VALIDATE(!value.is_table() && !value.is_array(), "{}: unexpected table or array '{}'",
@@ -179,6 +184,7 @@ void validate(const RunConfig& run) {
               "pcm-feedback.periphery = 'realistic' computes every block's error in one read of "
               "one array, but train.feedback = 'per_layer' has an array per block: use merged or "
               "shared");
+  analog::validate(run.cost);
   if (run.drift) {
     analog::validate(*run.drift);
     const bool feedback_drifts = reads_pcm_feedback(run);
@@ -211,6 +217,7 @@ std::string run_tables(const RunConfig& run, Print print) {
   // Only when read: the keys of a run that uses no PCM feedback say nothing about it.
   if (reads_pcm_feedback(run)) out += "[pcm-feedback]\n" + print(run.pcm_feedback);
   if (run.drift) out += "[drift]\n" + print(*run.drift);
+  if (to_toml(run.cost) != to_toml(analog::CostConfig{})) out += "[cost]\n" + print(run.cost);
   return out;
 }
 
@@ -242,10 +249,31 @@ RunHardware build_hardware(const RunConfig& run) {
                                                                     stream_id("pcm_feedback_library")));
   if (run.drift) {
     if (h.feedback) h.drifting = std::make_unique<analog::DriftingPcmFeedback>(h.feedback, *run.drift);
-    h.clock = {run.drift->t_wait, run.drift->time_per_batch};
+    // A step's time from the cost model unless the run states it.
+    const double per_batch = run.drift->time_per_batch > 0
+                                 ? run.drift->time_per_batch
+                                 : analog::run_cost(run.cost, run.train).run.time_s;
+    h.clock = {run.drift->t_wait, per_batch};
     h.drift_toml = "[drift]\n" + to_toml(*run.drift);
   }
   return h;
+}
+
+std::shared_ptr<const analog::CostRecord> cost_record(const RunConfig& run,
+                                                      const training::TrainResult& result) {
+  double pulses = 0, steps = 0;
+  bool counted = false;
+  for (const auto& r : result.replicas) {
+    const auto* analog = dynamic_cast<const analog::AnalogExtras*>(r.extras.get());
+    if (!analog || analog->tiles.empty()) continue;
+    counted = true;
+    for (const auto& t : analog->tiles) pulses += static_cast<double>(t.pulses);
+    steps += static_cast<double>(r.samples_trained) / static_cast<double>(run.train.batch);
+  }
+  const double per_step = counted && steps > 0 ? pulses / steps : -1;
+  return std::make_shared<const analog::CostRecord>(
+      analog::run_cost(run.cost, run.train, per_step), run.cost,
+      per_step >= 0 ? "counted by the run's tiles" : "assumed: cost.pulses_per_weight per weight and step");
 }
 
 }  // namespace memcarlo::campaign

@@ -13,6 +13,7 @@
 
 #include <toml++/toml.h>
 
+#include "analog/cost.hpp"
 #include "analog/feedback_drift.hpp"
 #include "analog/hardware.hpp"
 #include "analog/pcm_feedback.hpp"
@@ -27,6 +28,7 @@ struct RunConfig {
   analog::PcmFeedbackConfig pcm_feedback;
   // The [drift] table: present when the run sets any of its keys (then PCM arrays drift).
   std::optional<analog::DriftConfig> drift;
+  analog::CostConfig cost;  // the [cost] table: per-event costs of the cost model
 };
 
 // Whether the run draws its feedback from PCM cells (and so reads [pcm-feedback]).
@@ -57,7 +59,7 @@ void apply_run_tables(RunConfig& run, const toml::table& tables, std::string_vie
 void validate(const RunConfig& run);
 
 // The run as TOML ([train], [analog], the device tables, then [pcm-feedback] if the run reads
-// it and [drift] if set), readable back by apply_run_tables.
+// it, [drift] if set and [cost] if changed), readable back by apply_run_tables.
 std::string run_toml(const RunConfig& run);
 // The keys of `run` that differ from their defaults, as run_toml lays them out: what a
 // campaign's config hash covers, so that a memcarlo that adds keys (with defaults that keep
@@ -79,5 +81,11 @@ struct RunHardware {
   void attach(training::TrainOptions& options) const;
 };
 RunHardware build_hardware(const RunConfig& run);
+
+// The cost model's record of a finished run (analog/cost.hpp): its network under its rules and
+// all-backprop and all-DFA, with the programming pulses per step its tiles counted (averaged
+// over replicas), or the [cost] assumption when it trained without tiles.
+std::shared_ptr<const analog::CostRecord> cost_record(const RunConfig& run,
+                                                      const training::TrainResult& result);
 
 }  // namespace memcarlo::campaign

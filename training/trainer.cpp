@@ -126,6 +126,8 @@ ModelSpec model_spec(const TrainConfig& c, std::string& toml_text) {
   return spec;
 }
 
+}  // namespace
+
 // The rule of every block for the configured learning rule.
 std::vector<BlockRule> block_rules(const TrainConfig& c, std::size_t blocks) {
   if (c.rule == "bp") return std::vector<BlockRule>(blocks, BlockRule::backprop);
@@ -137,6 +139,17 @@ std::vector<BlockRule> block_rules(const TrainConfig& c, std::size_t blocks) {
               c.block_rules, rules.size(), blocks);
   return rules;
 }
+
+Network run_network(const TrainConfig& c) {
+  std::string text;
+  const ModelSpec spec = model_spec(c, text);
+  const DatasetSpec& d = dataset_spec(parse_dataset_id(c.dataset));
+  Network net = build_network(spec, {d.channels, d.height, d.width}, d.classes, c.width);
+  net.set_rules(block_rules(c, net.blocks()));
+  return net;
+}
+
+namespace {
 
 Shape sample_shape(const Dataset& d) { return {d.channels, d.height, d.width}; }
 
@@ -405,6 +418,7 @@ void write_results(const std::string& path, const TrainResult& result, const std
   root.write_attr("wall_time_s", result.wall_seconds);
   root.write_attr("samples_per_s", result.samples_per_second);
   root.write_attr("replicas", c.replicas);
+  for (const auto& record : result.run_records) record->write(root);
 
   const std::size_t R = result.replicas.size();
   NdArray<double> final_accuracy({R}), seconds({R}), rate({R}), train_rate({R});

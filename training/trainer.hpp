@@ -102,6 +102,12 @@ struct TrainConfig {
 // Checks every value and its combinations; errors name the key.
 void validate(const TrainConfig& config);
 
+// The rule of every block of a network of `blocks` blocks under the config's rule.
+std::vector<BlockRule> block_rules(const TrainConfig& config, std::size_t blocks);
+// The run's network (model, width, the data set's sample shape from its spec; nothing loaded)
+// with its block rules set, uninitialised: for what depends on the structure alone.
+Network run_network(const TrainConfig& config);
+
 // --- Hardware a run trains on ----------------------------------------------------------------
 // The digital engine trains on its own; a run may add simulated hardware through these hooks
 // (analog/ implements them: layers on device arrays, the rules that update them, measurements
@@ -179,6 +185,9 @@ struct TrainResult {
   std::string hardware_config_toml;  // Hardware::config_toml(), "" without hardware
   double wall_seconds = 0;
   double samples_per_second = 0;  // all replicas' training samples over the wall time
+  // Records of the whole run added by the caller (e.g. the cost model), each writing its own
+  // group at the root of the results file.
+  std::vector<std::shared_ptr<const ReplicaExtras>> run_records;
 };
 
 // The simulated time of training step k (Pass::time_s): start_s + k seconds_per_batch. Set by

@@ -242,6 +242,30 @@ class Train(unittest.TestCase):
                 self.assertGreater(tile["drift_evaluations"], 0)
             self.assertTrue(np.all(fa["summary/final_test_accuracy"][()] > 0.5))
 
+    def test_cost_model(self):
+        # --cost-only prints the per-phase table and the backprop/DFA ratios without training or
+        # writing; a run's file holds /cost with the pulses its tiles counted.
+        r = run(["train", "--model", "lenet5", "--rule", "dfa", "--set", "feedback=shared", "--cost-only"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("backprop / dfa: time", r.stdout)
+        self.assertIn("DFA array 1176 rows, shared layout", r.stdout)  # LeNet-5's largest block: 6x14x14
+        out = self.train(self.path("cost.h5"), "--model", "mlp", "--widths", "32", "--epochs", "1",
+                         "--set", "analog.device=pcm", "--set", "cost.adc_energy=3e-12")
+        with h5py.File(out) as f:
+            g = f["cost"]
+            self.assertEqual(g.attrs["pulses"], "counted by the run's tiles")
+            self.assertIn("adc_energy = 3e-12", g.attrs["config"])
+            self.assertEqual(g.attrs["steps"], 32)  # 2048 samples / 64
+            tiles = sum(f[f"replicas/000/analog/{t}"].attrs["pulses"]
+                        for t in f["replicas/000/analog"] if t.startswith("layer"))
+            self.assertAlmostEqual(g["run"].attrs["update_pulses"], tiles / 32)
+            # One hidden layer: backprop's transposed read of the 32 x 10 output layer costs what
+            # DFA's 32 x 10 array does, so the two match exactly.
+            self.assertEqual(g.attrs["backprop_over_dfa_energy"], 1.0)
+            self.assertEqual(g["backprop"].attrs["error_energy_J"], g["dfa"].attrs["error_energy_J"])
+        self.assert_fails(["train", "--model", "mlp", "--set", "cost.read_time=-1", "--cost-only"],
+                          "cost.read_time = -1", code=1)
+
     def test_drift_bad_input(self):
         out = self.path("never.h5")
         base = ["train", "--out", out, *SMALL, "--model", "mlp", "--rule", "dfa",
