@@ -70,6 +70,7 @@ class DriftingPcmFeedback final : public training::FeedbackSource {
   // The library's array from the same draws of rng, then one more draw keying its drift.
   training::FeedbackArray program(std::size_t rows, std::size_t cols, RngStream& rng) const override;
   std::size_t devices_per_entry() const override { return library_->devices_per_entry(); }
+  bool needs_one_array() const override { return true; }
   std::string config_toml() const override { return library_->config_toml(); }
   const CellDrift& drift() const { return drift_; }
 

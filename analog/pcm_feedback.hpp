@@ -107,6 +107,7 @@ class PcmFeedback final : public training::FeedbackSource {
   training::FeedbackArray program_cells(std::size_t rows, std::size_t cols, RngStream& rng,
                                         std::vector<double>* cells_S) const;
   std::size_t devices_per_entry() const override { return differential_ ? 2 : 1; }
+  bool needs_one_array() const override { return config_.periphery != "ideal"; }
   bool differential() const { return differential_; }
   const PcmFeedbackConfig& config() const { return config_; }
   std::string config_toml() const override;

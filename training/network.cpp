@@ -212,6 +212,10 @@ void Network::set_feedback(const FeedbackSource& source, FeedbackLayout layout, 
     feedback_ = Tensor();
     return;
   }
+  MC_VALIDATE(layout != FeedbackLayout::per_layer || !source.needs_one_array(),
+              "the {} feedback source computes B e in one array (in-memory readout or drift), but "
+              "the per_layer layout draws a matrix per block: use merged or shared",
+              source.name());
   if (layout != FeedbackLayout::per_layer) {
     FeedbackArray array =
         source.program(layout == FeedbackLayout::shared ? d_max : rows, classes_, rng);

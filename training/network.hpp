@@ -79,6 +79,10 @@ class FeedbackSource {
   virtual FeedbackArray program(std::size_t rows, std::size_t cols, RngStream& rng) const {
     return {generate(rows, cols, rng), nullptr, nullptr};
   }
+  // Whether the source only works as one array (program(): a hardware readout or drifting
+  // cells), so that the per_layer layout, which draws a matrix per block by generate(), would
+  // silently lose what it models.
+  virtual bool needs_one_array() const { return false; }
   // Physical devices behind one entry (a differential pair: 2).
   virtual std::size_t devices_per_entry() const { return 1; }
   // The source's settings as TOML tables, echoed into the results file ("" for none).

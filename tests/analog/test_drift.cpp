@@ -17,9 +17,11 @@
 #include "analog/tile.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "training/layers.hpp"
 
 using namespace memcarlo;
 using namespace memcarlo::analog;
+using training::BlockRule;
 
 namespace {
 
@@ -281,4 +283,21 @@ TEST_CASE("drift: bad drift table values are refused with the key and value name
   const auto library = small_library("mean_subtracted");
   CHECK_THROWS_WITH_AS(DriftingPcmFeedback(library, protocol("differential")),
                        doctest::Contains("pcm-feedback.form = 'mean_subtracted'"), InputError);
+}
+
+TEST_CASE("drift: a drifting feedback array refuses the per_layer layout, which has no one array") {
+  // Through the API as well as the command line: per_layer draws a matrix per block and would
+  // silently train on undrifting B.
+  std::vector<training::LayerPtr> layers;
+  layers.push_back(std::make_unique<training::Dense>(6, 5));
+  layers.push_back(std::make_unique<training::Tanh>());
+  layers.push_back(std::make_unique<training::Dense>(5, 3));
+  training::Network net(std::move(layers), {6}, 3);
+  net.set_rules({BlockRule::dfa, BlockRule::dfa});
+  const DriftingPcmFeedback source(small_library("differential"), protocol("gdc"));
+  RngStream rng(1, 0, stream_id("test"));
+  CHECK_THROWS_WITH_AS(net.set_feedback(source, training::FeedbackLayout::per_layer, rng),
+                       doctest::Contains("use merged or shared"), InputError);
+  net.set_feedback(source, training::FeedbackLayout::merged, rng);
+  CHECK(net.feedback_stats().drifts);
 }
