@@ -159,24 +159,36 @@ std::size_t feedback_rows(const CostNetwork& net, const std::vector<BlockRule>& 
   return layout == "shared" ? largest : sum;
 }
 
-RunCost run_cost(const CostConfig& config, const training::TrainConfig& train, double pulses_per_step) {
+CostPlan plan_cost(const training::TrainConfig& train) {
   training::Network net = training::run_network(train);
-  const CostNetwork shape = cost_network(net);
-  const std::size_t blocks = shape.layers.size();
-  const auto batch = static_cast<std::size_t>(train.batch);
-  const std::vector<BlockRule> bp(blocks, BlockRule::backprop), dfa(blocks, BlockRule::dfa);
-  RunCost out;
-  out.dfa_feedback_rows = feedback_rows(shape, dfa, train.feedback);
-  out.backprop = step_cost(config, shape, bp, 0, batch, pulses_per_step);
-  out.dfa = step_cost(config, shape, dfa, out.dfa_feedback_rows, batch, pulses_per_step);
-  out.run = step_cost(config, shape, net.rules(), feedback_rows(shape, net.rules(), train.feedback),
-                      batch, pulses_per_step);
+  CostPlan plan;
+  plan.net = cost_network(net);
+  plan.rules = net.rules();
+  plan.layout = train.feedback;
+  plan.batch = static_cast<std::size_t>(train.batch);
   const DatasetSpec& d = dataset_spec(parse_dataset_id(train.dataset));
   const std::size_t samples =
       train.train_samples > 0 ? std::min<std::size_t>(static_cast<std::size_t>(train.train_samples), d.train_count)
                               : d.train_count;
-  out.steps = static_cast<double>(train.epochs) * static_cast<double>(samples / batch);
+  plan.steps = static_cast<double>(train.epochs) * static_cast<double>(samples / plan.batch);
+  return plan;
+}
+
+RunCost run_cost(const CostConfig& config, const CostPlan& plan, double pulses_per_step) {
+  const std::size_t blocks = plan.net.layers.size();
+  const std::vector<BlockRule> bp(blocks, BlockRule::backprop), dfa(blocks, BlockRule::dfa);
+  RunCost out;
+  out.dfa_feedback_rows = feedback_rows(plan.net, dfa, plan.layout);
+  out.backprop = step_cost(config, plan.net, bp, 0, plan.batch, pulses_per_step);
+  out.dfa = step_cost(config, plan.net, dfa, out.dfa_feedback_rows, plan.batch, pulses_per_step);
+  out.run = step_cost(config, plan.net, plan.rules, feedback_rows(plan.net, plan.rules, plan.layout),
+                      plan.batch, pulses_per_step);
+  out.steps = plan.steps;
   return out;
+}
+
+RunCost run_cost(const CostConfig& config, const training::TrainConfig& train, double pulses_per_step) {
+  return run_cost(config, plan_cost(train), pulses_per_step);
 }
 
 void CostRecord::write(h5::Group& root) const {
@@ -225,13 +237,17 @@ std::string describe(const RunCost& cost, const training::TrainConfig& train) {
     s += fmt::format("  {:<8} {:>9} {:>66} {:>12.4g} {:>12.4g}\n", name, "step", "", step->time_s,
                      step->energy_J);
   }
+  // A network of one block has no error phase under either rule: no ratio to give.
+  const auto ratio = [](double a, double b) {
+    return b > 0 ? fmt::format("{:.2f}x", a / b) : std::string("n/a");
+  };
   s += fmt::format(
-      "  backprop / dfa: time {:.2f}x, energy {:.2f}x (Lu 2020: 3x, 3.3x); error phase alone: "
-      "time {:.2f}x, energy {:.2f}x (DFA array {} rows, {} layout)\n",
-      cost.backprop.time_s / cost.dfa.time_s, cost.backprop.energy_J / cost.dfa.energy_J,
-      cost.backprop.phases[1].time_s / cost.dfa.phases[1].time_s,
-      cost.backprop.phases[1].energy_J / cost.dfa.phases[1].energy_J, cost.dfa_feedback_rows,
-      train.feedback == "shared" ? "shared" : "merged");
+      "  backprop / dfa: time {}, energy {} (Lu 2020: 3x, 3.3x); error phase alone: time {}, "
+      "energy {} (DFA array {} rows, {} layout)\n",
+      ratio(cost.backprop.time_s, cost.dfa.time_s), ratio(cost.backprop.energy_J, cost.dfa.energy_J),
+      ratio(cost.backprop.phases[1].time_s, cost.dfa.phases[1].time_s),
+      ratio(cost.backprop.phases[1].energy_J, cost.dfa.phases[1].energy_J), cost.dfa_feedback_rows,
+      train.feedback);
   s += fmt::format("  this run ({}): {:.4g} s and {:.4g} J per step; {:.0f} steps: {:.4g} s, {:.4g} J\n",
                    train.rule, cost.run.time_s, cost.run.energy_J, cost.steps,
                    cost.run.time_s * cost.steps, cost.run.energy_J * cost.steps);

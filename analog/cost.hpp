@@ -121,8 +121,20 @@ struct RunCost {
   std::size_t dfa_feedback_rows = 0;
   double steps = 0;
 };
+// What the cost of a run depends on besides the per-event costs: its network's structure and
+// rules, batch, layout and step count. Builds the network (InputError for a bad model), so a
+// caller that trains takes it before training and keeps the cost itself (arithmetic) for after.
+struct CostPlan {
+  CostNetwork net;
+  std::vector<training::BlockRule> rules;
+  std::string layout;
+  std::size_t batch = 0;
+  double steps = 0;
+};
+CostPlan plan_cost(const training::TrainConfig& train);
 // pulses_per_step: the run's measured programming pulses per step (negative: the assumption of
-// cost.pulses_per_weight); used for all three, so the ratios compare the error phases alone.
+// cost.pulses_per_weight); used for all three, so the ratios compare the other phases.
+RunCost run_cost(const CostConfig& config, const CostPlan& plan, double pulses_per_step = -1);
 RunCost run_cost(const CostConfig& config, const training::TrainConfig& train,
                  double pulses_per_step = -1);
 

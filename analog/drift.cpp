@@ -21,8 +21,8 @@ void validate(const DriftConfig& c) {
   MC_VALIDATE(std::isfinite(c.time_per_batch) && c.time_per_batch >= 0 && c.time_per_batch <= 1e6,
               "drift.time_per_batch = {} s must be in [0, 1e6]", c.time_per_batch);
   parse_compensation(c.compensation);
-  MC_VALIDATE(std::isfinite(c.refresh_interval) && c.refresh_interval > 0,
-              "drift.refresh_interval = {} s must be positive", c.refresh_interval);
+  MC_VALIDATE(std::isfinite(c.refresh_interval) && c.refresh_interval >= 1,
+              "drift.refresh_interval = {} s must be >= 1", c.refresh_interval);
   MC_VALIDATE(c.refresh_mode == "pulses" || c.refresh_mode == "targets",
               "drift.refresh_mode = '{}': use pulses or targets", c.refresh_mode);
   MC_VALIDATE(std::isfinite(c.resolution) && c.resolution > 0 && c.resolution <= 1,
@@ -73,9 +73,14 @@ std::uint64_t CellDrift::refreshes_by(double t_s) const {
 bool DriftSchedule::due(double t_s) {
   const std::uint64_t refreshes = drift_->refreshes_by(t_s);
   const bool first = evaluations_ == 0;
-  // Before t0 nothing has drifted (every age is at most t), so only the first read counts.
-  const bool moved = t_s >= last_s_ * (1.0 + drift_->config().resolution) &&
-                     t_s > drift_->model().config().t0_s;
+  const double t0 = drift_->model().config().t0_s;
+  const double res = drift_->config().resolution;
+  // Ages since the bulk write (programming at 0 or the last refresh): nothing written after it
+  // has drifted before its age passes t0.
+  const double t_ref = drift_->refresh_time_s(refreshes);
+  const double age = t_s - t_ref, last_age = last_s_ - t_ref;
+  const bool moved = age > t0 && (age >= last_age * (1.0 + res) ||
+                                  (single_writes_ && t_s - last_s_ >= res * t0));
   if (!first && refreshes == refreshes_ && !moved) return false;
   last_s_ = t_s;
   refreshes_ = refreshes;

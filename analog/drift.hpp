@@ -16,11 +16,14 @@
 // drawn from stream "drift" of (array seed, cell).
 //
 // Re-evaluation. Drift is logarithmic in time, so an array recomputes its drifted conductances
-// on a logarithmic grid of the clock: at the first read, whenever the clock (past t0) has moved
-// by `resolution` of its value since the last evaluation, and at each refresh. Between evaluations
-// a cell keeps the factor of the last one (a drift factor at most nu ln(1 + resolution) stale:
-// 0.5 % for nu = 0.1 at the default 0.05); a cell written in between is exact (factor 1 until
-// t0 after its write).
+// on a logarithmic grid of their age: at the first read, at each refresh, and once the cells
+// programmed together (at t = 0 or the last refresh) are older than t0, whenever their age has
+// grown by `resolution` since the last evaluation; between evaluations a cell keeps the factor
+// of the last one, stale by at most nu ln(1 + resolution) (0.5 % for nu = 0.1 at the default
+// 0.05). A cell written on its own (a tile's pulse) reads undrifted until the next evaluation;
+// tiles are therefore evaluated at least every resolution x t0 (1 s) of clock once past t0, so
+// such a cell is late by at most 1 s of its drift (on a clock of milliseconds per step, a few
+// evaluations per thousand steps).
 //
 // Protocols (compensation), each applied by the periphery to what the array's reads return:
 //   none            the drifted array as read.
@@ -71,9 +74,9 @@ struct DriftConfig {
     v(ParamInfo{"t_wait", "s", "time from programming B and the first weights to the first training step"}, t_wait);
     v(ParamInfo{"time_per_batch", "s", "simulated time of one training step; 0 = the cost model's time of a step of this run ([cost] table)"}, time_per_batch);
     v(ParamInfo{"compensation", "", "none, gdc (one gain per array), per_column, reference_cells, refresh or differential (analog/drift.hpp; docs/training.md)"}, compensation);
-    v(ParamInfo{"refresh_interval", "s", "compensation = refresh: time between re-programmings of every drifting array (assumption: one day)"}, refresh_interval);
+    v(ParamInfo{"refresh_interval", "s", "compensation = refresh: time between re-programmings of every drifting array, >= 1 s (assumption: one day)"}, refresh_interval);
     v(ParamInfo{"refresh_mode", "", "compensation = refresh: pulses (the same pulse protocol, a new random B) or targets (the first conductances again, with programming noise)"}, refresh_mode);
-    v(ParamInfo{"resolution", "1", "drifted conductances are re-evaluated when the clock has moved by this fraction of itself (drift is logarithmic in time)"}, resolution);
+    v(ParamInfo{"resolution", "1", "drifted conductances are re-evaluated when the age of the cells programmed together has grown by this fraction (drift is logarithmic in time)"}, resolution);
     v(ParamInfo{"reference_cells", "1", "compensation = reference_cells: cells in each array's reference column (assumption: 64)"}, reference_cells);
   }
   // clang-format on
@@ -100,8 +103,12 @@ class CellDrift {
   // The cells' own normals: z_i from stream "drift" of (seed, i).
   static std::vector<float> draw_z(std::uint64_t seed, std::size_t cells);
 
-  // Refreshes due by time t (compensation = refresh: floor(t / refresh_interval); 0 otherwise).
+  // Refreshes due by time t (compensation = refresh: floor(t / refresh_interval); 0 otherwise),
+  // and the time of the k-th.
   std::uint64_t refreshes_by(double t_s) const;
+  double refresh_time_s(std::uint64_t k) const {
+    return static_cast<double>(k) * config_.refresh_interval;
+  }
 
  private:
   PcmDriftModel model_;
@@ -109,11 +116,16 @@ class CellDrift {
   Compensation compensation_;
 };
 
-// When an array re-evaluates its drifted cells: at its first read, when the clock has moved by
-// `resolution` of itself since the last evaluation, and when a refresh falls due.
+// When an array re-evaluates its drifted cells (see the top of this file): at its first read,
+// when a refresh falls due, and once the age of the array's bulk write (its programming or last
+// refresh) has passed t0, whenever that age has grown by `resolution` since the last evaluation;
+// an array whose cells are also written one by one (a tile in training) is evaluated at least
+// every resolution x t0 of clock as well, so that a cell written between evaluations is stale by
+// at most that much of its age once it drifts.
 class DriftSchedule {
  public:
-  explicit DriftSchedule(const CellDrift& drift) : drift_(&drift) {}
+  DriftSchedule(const CellDrift& drift, bool single_writes)
+      : drift_(&drift), single_writes_(single_writes) {}
   // Whether the array must be evaluated at t (and if so, records t as evaluated).
   bool due(double t_s);
   std::uint64_t evaluations() const { return evaluations_; }
@@ -121,6 +133,7 @@ class DriftSchedule {
 
  private:
   const CellDrift* drift_;
+  bool single_writes_;
   double last_s_ = 0;
   std::uint64_t evaluations_ = 0, refreshes_ = 0;
 };

@@ -29,8 +29,7 @@ PcmFeedbackCells::PcmFeedbackCells(std::shared_ptr<const PcmFeedback> library, c
                                    std::uint64_t seed)
     : library_(std::move(library)),
       drift_(&drift),
-      schedule_(drift),
-      rows_(rows),
+      schedule_(drift, false),
       cols_(cols),
       per_entry_(library_->devices_per_entry()),
       seed_(seed),
@@ -45,9 +44,8 @@ PcmFeedbackCells::PcmFeedbackCells(std::shared_ptr<const PcmFeedback> library, c
   if (drift.compensation() == Compensation::reference_cells) {
     const auto n = static_cast<std::size_t>(drift.config().reference_cells);
     RngStream rng(seed, 0, kReferenceStream);
-    reference_target_S_.resize(n);
-    for (double& g : reference_target_S_) g = library_->quantile_S(rng.uniform());
-    reference_S_ = reference_target_S_;
+    reference_S_.resize(n);
+    for (double& g : reference_S_) g = library_->quantile_S(rng.uniform());
     reference_z_ = CellDrift::draw_z(derive_seed(seed, 0, kReferenceStream), n);
   }
 }
@@ -59,7 +57,6 @@ void PcmFeedbackCells::refresh(std::uint64_t k) {
   if (drift_->config().refresh_mode == "pulses") {
     // The same pulses from RESET: every cell a new draw of the distribution.
     for (double& g : G_S_) g = library_->quantile_S(rng.uniform());
-    for (double& g : reference_S_) g = library_->quantile_S(rng.uniform());
     mean_S_ = sum(G_S_) / static_cast<double>(G_S_.size());
   } else {
     const auto reprogram = [&](double target) {
@@ -68,11 +65,9 @@ void PcmFeedbackCells::refresh(std::uint64_t k) {
       return std::max(target + sigma * z, 0.0);
     };
     for (std::size_t i = 0; i < G_S_.size(); ++i) G_S_[i] = reprogram(target_S_[i]);
-    for (std::size_t i = 0; i < reference_S_.size(); ++i)
-      reference_S_[i] = reprogram(reference_target_S_[i]);
   }
   refreshes_ = k;
-  t_programmed_s_ = static_cast<double>(k) * drift_->config().refresh_interval;
+  t_programmed_s_ = drift_->refresh_time_s(k);
 }
 
 bool PcmFeedbackCells::update(double t_s, training::Tensor& entries) {

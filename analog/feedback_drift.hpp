@@ -14,10 +14,14 @@
 // drew, bit for bit.
 //
 // Refresh (compensation = refresh): at every multiple k of refresh_interval the array is
-// programmed again and its clock reset. pulses: every cell (and reference cell) redrawn from the
-// distribution with the uniforms of stream "refresh", substream k; targets: each cell back to
-// its first conductance plus the programming noise of the drift model at that conductance
-// (stream "refresh", substream k), clamped at 0. Only the last refresh before t matters.
+// programmed again and its clock reset. pulses: every cell redrawn from the distribution with
+// the uniforms of stream "refresh", substream k; targets: each cell back to its first
+// conductance plus the programming noise of the drift model at that conductance (stream
+// "refresh", substream k), clamped at 0. Only the last refresh before t matters.
+//
+// The drift model of B is the IBM model's preset pcm-ibm (the [pcm-drift] table of a run sets
+// the weight devices' model, not B's; C-doped GST's own drift coefficients are not published
+// in a form the model takes).
 //
 // The readout's read-noise sigmas and ADC range stay those of the array as first programmed.
 #pragma once
@@ -49,9 +53,9 @@ class PcmFeedbackCells final : public training::FeedbackDrift {
   std::shared_ptr<const PcmFeedback> library_;
   const CellDrift* drift_;
   DriftSchedule schedule_;
-  std::size_t rows_, cols_, per_entry_;
+  std::size_t cols_, per_entry_;
   std::uint64_t seed_;
-  std::vector<double> target_S_, G_S_, reference_target_S_, reference_S_;
+  std::vector<double> target_S_, G_S_, reference_S_;
   std::vector<float> z_, reference_z_;
   std::vector<double> gain_;
   double mean_S_ = 0, t_programmed_s_ = 0, programmed_abs_ = 0, last_abs_ = 0;

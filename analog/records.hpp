@@ -31,7 +31,7 @@ struct TileRecord {
   double saturated_forward = 0, saturated_backward = 0;
   std::int64_t managed_forward = 0, managed_backward = 0;  // sample products scaled down
   // With drift: the protocol, evaluations of the drifted weights, drift refreshes, and the
-  // mean gain over outputs at the last evaluation.
+  // mean gain over outputs at the last read.
   std::string drift_compensation;
   std::int64_t drift_evaluations = 0, drift_refreshes = 0;
   double drift_gain = 1;

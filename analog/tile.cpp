@@ -35,8 +35,8 @@ Tile::Tile(const TileLayout& layout, std::unique_ptr<DeviceArray> devices, std::
   read_noise_ = std::any_of(read_sigma_.begin(), read_sigma_.end(), [](float s) { return s > 0; });
 }
 
-double Tile::weight_of(std::size_t k) const {
-  if (drift_) {
+double Tile::weight_of(std::size_t k, bool drifted) const {
+  if (drift_ && drifted) {
     const double g = gain_[k / layout_.cols];
     if (layout_.encoding == Encoding::reference) return alpha_ * (g * devices_->drifted_S(k) - G_ref_);
     return alpha_ * g * (devices_->drifted_S(2 * k) - devices_->drifted_S(2 * k + 1));
@@ -48,7 +48,7 @@ double Tile::weight_of(std::size_t k) const {
 void Tile::set_drift(const CellDrift& drift, std::unique_ptr<DeviceArray> reference) {
   MC_VALIDATE(devices_->drifts(), "{} devices of this tile do not drift", devices_->kind());
   drift_ = &drift;
-  schedule_.emplace(drift);
+  schedule_.emplace(drift, true);
   gain_.assign(layout_.rows, 1.0);
   reference_ = std::move(reference);
   MC_VALIDATE(drift.compensation() != Compensation::reference_cells || (reference_ && reference_->size() > 0),
@@ -104,18 +104,11 @@ void Tile::at_time(double t_s) {
   const std::uint64_t k = drift_->refreshes_by(t_s);
   if (k != drift_refreshes_) {
     // Every weight back to what its devices hold undrifted, written at the refresh time.
-    const double t_refresh = static_cast<double>(k) * drift_->config().refresh_interval;
-    devices_->set_time(t_refresh);
-    if (reference_) reference_->set_time(t_refresh);
+    devices_->set_time(drift_->refresh_time_s(k));
     std::fill(gain_.begin(), gain_.end(), 1.0);
-    const CellDrift* drift = drift_;
-    drift_ = nullptr;  // weight_of: the undrifted value
     std::vector<double> targets(weights_.size());
-    for (std::size_t w = 0; w < targets.size(); ++w) targets[w] = weight_of(w);
-    drift_ = drift;
+    for (std::size_t w = 0; w < targets.size(); ++w) targets[w] = weight_of(w, false);
     for (std::size_t w = 0; w < targets.size(); ++w) program(w, targets[w]);
-    if (reference_)
-      for (std::size_t i = 0; i < reference_->size(); ++i) reference_->program(i, G_ref_);
     drift_refreshes_ = k;
   }
   devices_->set_time(t_s);
@@ -125,12 +118,13 @@ void Tile::at_time(double t_s) {
     devices_->evaluate_drift();
     if (reference_) reference_->evaluate_drift();
   }
-  // The gains are measured again at every read: writes since the last evaluation change the
-  // sums (a written device reads undrifted), so a gain kept from then would over-amplify them.
-  const bool gains = drift_->compensation() == Compensation::gdc ||
-                     drift_->compensation() == Compensation::per_column ||
-                     drift_->compensation() == Compensation::reference_cells;
-  if (!evaluate && !gains) return;
+  // gdc and per_column measure their sums again at every read: writes since the last evaluation
+  // change them (a written device reads undrifted), so a gain kept from then would over-amplify
+  // freshly written weights. The reference column is never written: its gain changes only at
+  // evaluations.
+  const bool every_read = drift_->compensation() == Compensation::gdc ||
+                          drift_->compensation() == Compensation::per_column;
+  if (!evaluate && !every_read) return;
   const std::vector<double> before = gain_;
   drift_gains();
   if (evaluate) {
@@ -208,7 +202,9 @@ void Tile::prefetch(std::size_t k) const {
 
 void Tile::refresh_if_needed(std::size_t k) {
   if (std::max(devices_->conductance(2 * k), devices_->conductance(2 * k + 1)) < G_refresh_) return;
-  program(k, weight_of(k));
+  // The weight as read (drifted, through the gain) goes onto fresh devices, which the gain will
+  // multiply again: program it divided by the gain, so that the read weight stays.
+  program(k, drift_ ? weight_of(k) / gain_[k / layout_.cols] : weight_of(k));
   ++refreshes_;
 }
 

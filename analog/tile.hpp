@@ -97,11 +97,12 @@ class Tile {
   void at_time(double t_s);
   std::uint64_t drift_evaluations() const { return schedule_ ? schedule_->evaluations() : 0; }
   std::uint64_t drift_refreshes() const { return drift_refreshes_; }
-  // Mean gain over outputs at the last evaluation.
+  // Mean gain over outputs at the last read.
   double mean_gain() const;
 
  private:
-  double weight_of(std::size_t k) const;
+  // The weight the devices hold: as read now (drifted, through the gain) or as written.
+  double weight_of(std::size_t k, bool drifted = true) const;
   void drift_gains();
   void update_cell(std::size_t k);
   void refresh_if_needed(std::size_t k);

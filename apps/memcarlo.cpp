@@ -591,9 +591,9 @@ int main(int argc, char** argv) {
       if (run.drift && !train_quiet)
         fmt::print("drift: training starts {} s after programming, {} s per batch, compensation {}\n",
                    run.drift->t_wait, run.drift->time_per_batch, run.drift->compensation);
+      const mc::analog::CostPlan cost_plan = mc::analog::plan_cost(run.train);  // before the work
       auto result = tr::run_training(run.train, options);
-      const auto cost = mc::campaign::cost_record(run, result);
-      result.run_records.push_back(cost);
+      result.run_records.push_back(mc::campaign::cost_record(run, cost_plan, result));
       tr::write_results(train_out, result, command_line(argc, argv));
       if (!train_quiet) {
         for (std::size_t i = 0; i < result.replicas.size(); ++i) {

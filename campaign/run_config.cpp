@@ -259,7 +259,7 @@ RunHardware build_hardware(const RunConfig& run) {
   return h;
 }
 
-std::shared_ptr<const analog::CostRecord> cost_record(const RunConfig& run,
+std::shared_ptr<const analog::CostRecord> cost_record(const RunConfig& run, const analog::CostPlan& plan,
                                                       const training::TrainResult& result) {
   double pulses = 0, steps = 0;
   bool counted = false;
@@ -272,7 +272,7 @@ std::shared_ptr<const analog::CostRecord> cost_record(const RunConfig& run,
   }
   const double per_step = counted && steps > 0 ? pulses / steps : -1;
   return std::make_shared<const analog::CostRecord>(
-      analog::run_cost(run.cost, run.train, per_step), run.cost,
+      analog::run_cost(run.cost, plan, per_step), run.cost,
       per_step >= 0 ? "counted by the run's tiles" : "assumed: cost.pulses_per_weight per weight and step");
 }
 

@@ -85,7 +85,8 @@ RunHardware build_hardware(const RunConfig& run);
 // The cost model's record of a finished run (analog/cost.hpp): its network under its rules and
 // all-backprop and all-DFA, with the programming pulses per step its tiles counted (averaged
 // over replicas), or the [cost] assumption when it trained without tiles.
-std::shared_ptr<const analog::CostRecord> cost_record(const RunConfig& run,
+// `plan`: analog::plan_cost(run.train), taken before training (it builds the network).
+std::shared_ptr<const analog::CostRecord> cost_record(const RunConfig& run, const analog::CostPlan& plan,
                                                       const training::TrainResult& result);
 
 }  // namespace memcarlo::campaign

@@ -1,10 +1,10 @@
 // The error family of memcarlo and the two kinds of checks.
 // Always-on validation (MC_VALIDATE) guards user input and file contents and throws an
 // InputError with a message naming the offending value; MC_ASSERT guards internal
-// invariants and exists only in debug builds.
+// invariants and is checked only when memcarlo is built with MEMCARLO_DEBUG (CMake option, on
+// in the sanitizer build), independently of NDEBUG.
 #pragma once
 
-#include <cassert>
 #include <stdexcept>
 #include <string>
 
@@ -32,6 +32,9 @@ class FileError : public Error {
   FileError(const std::string& file, const std::string& object, const std::string& what);
 };
 
+// What a failed MC_ASSERT calls: prints the condition and where to stderr and aborts.
+[[noreturn]] void assertion_failed(const char* condition, const char* file, int line);
+
 }  // namespace memcarlo
 
 // Always-on validation of input: MC_VALIDATE(x > 0, "devices must be positive, got {}", x).
@@ -40,5 +43,11 @@ class FileError : public Error {
     if (!(cond)) throw ::memcarlo::InputError(fmt::format(__VA_ARGS__)); \
   } while (0)
 
-// Internal invariant, checked in debug builds only.
-#define MC_ASSERT(cond) assert(cond)
+// Internal invariant, checked in MEMCARLO_DEBUG builds only (the condition is still compiled,
+// never evaluated, in the others, so it cannot rot).
+#ifdef MEMCARLO_DEBUG
+#define MC_ASSERT(cond) \
+  ((cond) ? static_cast<void>(0) : ::memcarlo::assertion_failed(#cond, __FILE__, __LINE__))
+#else
+#define MC_ASSERT(cond) static_cast<void>(sizeof(!(cond)))
+#endif

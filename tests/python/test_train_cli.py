@@ -239,7 +239,10 @@ class Train(unittest.TestCase):
                 self.assertLess(abs(g["drift_signal"] - 1), abs(a["drift_signal"] - 1))
                 tile = fg[f"replicas/{rep}/analog/layer02_dense"].attrs
                 self.assertEqual(tile["drift_compensation"], "gdc")
-                self.assertGreater(tile["drift_evaluations"], 0)
+                # 32 steps of the cost model's ~20 us: the first read is the only evaluation.
+                self.assertEqual(tile["drift_evaluations"], 1)
+                # At the last read the cells not rewritten since programming still need a gain.
+                self.assertGreater(tile["drift_gain"], 1.05)
             self.assertTrue(np.all(fa["summary/final_test_accuracy"][()] > 0.5))
 
     def test_cost_model(self):
