@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs the whole test suite: first the Release build (with
-# MPI, so campaigns also run over MPI ranks), then the same suite built
+# MPI, so campaigns also run over MPI ranks; warnings are errors), then the same suite built
 # with AddressSanitizer and UndefinedBehaviorSanitizer and with MC_ASSERT checked
 # (MEMCARLO_DEBUG; without MPI: the single-process paths and refusals).
 # MEMCARLO_SKIP_SANITIZE=1 skips the second pass (for quick local runs; CI runs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh build -DMEMCARLO_MPI=ON
+bash scripts/build.sh build -DMEMCARLO_MPI=ON -DMEMCARLO_WERROR=ON
 (cd build && ctest --output-on-failure --timeout 900)
 if [[ "${MEMCARLO_SKIP_SANITIZE:-0}" != 1 ]]; then
   bash scripts/build.sh build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMCARLO_SANITIZE=ON -DMEMCARLO_BENCH=OFF
