@@ -70,6 +70,26 @@ Programmed program(const std::shared_ptr<const PcmFeedback>& library, const Cell
   return {a.entries, std::make_unique<PcmFeedbackCells>(library, drift, rows, cols, std::move(G), 77)};
 }
 
+// A small library of gst trajectories for PCM tiles (16 devices, 4 cycles, 100 pulses).
+std::shared_ptr<const PcmTrajectories> gst_trajectories() {
+  PcmLibrarySampling sampling;
+  sampling.devices = 16;
+  sampling.cycles = 4;
+  sampling.pulses = 100;
+  return std::make_shared<const PcmTrajectories>(
+      PcmCrystallizationModel(preset_pcm_crystallization("gst")), PcmPulseTrain{}, sampling);
+}
+
+// A 4 x 6 tile of w_max 1 with noise-free reads.
+TileLayout small_layout() {
+  TileLayout layout;
+  layout.rows = 4;
+  layout.cols = 6;
+  layout.w_max = 1.0;
+  layout.read_noise = false;
+  return layout;
+}
+
 // Largest |a - b| relative to the largest |b|.
 double max_relative(const std::vector<float>& a, const std::vector<float>& b) {
   double diff = 0, scale = 0;
@@ -240,20 +260,11 @@ TEST_CASE("drift: the re-evaluation schedule is logarithmic in the age, past t0"
 }
 
 TEST_CASE("drift: a PCM tile under a common drift factor, and writes reset a device clock") {
-  const PcmCrystallizationModel crystal(preset_pcm_crystallization("gst"));
-  PcmLibrarySampling sampling;
-  sampling.devices = 16;
-  sampling.cycles = 4;
-  sampling.pulses = 100;
-  auto library = std::make_shared<const PcmTrajectories>(crystal, PcmPulseTrain{}, sampling);
+  const auto library = gst_trajectories();
   const double nu = 0.05;
   const PcmDriftModel model{common_drift(nu)};
   const double f = std::pow(kMonth / 20.0, -nu);
-  TileLayout layout;
-  layout.rows = 4;
-  layout.cols = 6;
-  layout.w_max = 1.0;
-  layout.read_noise = false;
+  const TileLayout layout = small_layout();
   auto make = [&](const std::string& compensation, const CellDrift& drift, std::vector<float>& w) {
     for (std::size_t k = 0; k < w.size(); ++k) w[k] = 0.05f * static_cast<float>(k % 7) - 0.15f;
     auto devices = std::make_unique<PcmArray>(2 * w.size(), 9, library, model, 20.0, 0.9, &drift);
@@ -290,19 +301,10 @@ TEST_CASE("drift: a PCM tile under a common drift factor, and writes reset a dev
 }
 
 TEST_CASE("drift: tiles refresh to their weights, and a pair refresh keeps the read weight under a gain") {
-  const PcmCrystallizationModel crystal(preset_pcm_crystallization("gst"));
-  PcmLibrarySampling sampling;
-  sampling.devices = 16;
-  sampling.cycles = 4;
-  sampling.pulses = 100;
-  auto library = std::make_shared<const PcmTrajectories>(crystal, PcmPulseTrain{}, sampling);
+  const auto library = gst_trajectories();
   const double nu = 0.05;
   const PcmDriftModel model{common_drift(nu)};
-  TileLayout layout;
-  layout.rows = 4;
-  layout.cols = 6;
-  layout.w_max = 1.0;
-  layout.read_noise = false;
+  const TileLayout layout = small_layout();
   std::vector<float> w(24);
   for (std::size_t k = 0; k < w.size(); ++k) w[k] = 0.05f * static_cast<float>(k % 7) - 0.15f;
 
