@@ -192,6 +192,23 @@ PcmFeedbackReadout::PcmFeedbackReadout(const PeripheryConfig& periphery, std::ve
               w_max);
 }
 
+void PcmFeedbackReadout::save_state(training::StateArchive& archive) const {
+  archive.counters["feedback_readout/outputs"] = static_cast<std::int64_t>(counts_.outputs);
+  archive.counters["feedback_readout/saturated"] = static_cast<std::int64_t>(counts_.saturated);
+  archive.counters["feedback_readout/managed"] = static_cast<std::int64_t>(counts_.managed);
+}
+
+void PcmFeedbackReadout::restore_state(const training::StateArchive& archive) {
+  const auto count = [&](const char* name) {
+    const std::int64_t n = archive.counter(name);
+    MC_VALIDATE(n >= 0, "{} = {} must be >= 0", name, n);
+    return static_cast<std::uint64_t>(n);
+  };
+  counts_.outputs = count("feedback_readout/outputs");
+  counts_.saturated = count("feedback_readout/saturated");
+  counts_.managed = count("feedback_readout/managed");
+}
+
 void PcmFeedbackReadout::product(const training::Tensor& e, const training::Tensor& array,
                                  training::Tensor& out, const training::Pass& pass) {
   const std::size_t N = e.batch(), C = e.sample_size(), R = array.shape[0];

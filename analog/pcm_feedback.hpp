@@ -145,6 +145,8 @@ class PcmFeedbackReadout final : public training::FeedbackReadout {
                const training::Pass& pass) override;
   std::uint64_t outputs() const override { return counts_.outputs; }
   std::uint64_t saturated() const override { return counts_.saturated; }
+  void save_state(training::StateArchive& archive) const override;
+  void restore_state(const training::StateArchive& archive) override;
   // Each entry's read-noise standard deviation (entry units; empty: noise-free reads).
   const std::vector<float>& read_sigma() const { return sigma_; }
 

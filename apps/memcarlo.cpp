@@ -32,6 +32,7 @@
 #include "campaign/run_config.hpp"
 #include "campaign/runner.hpp"
 #include "training/model.hpp"
+#include "training/checkpoint.hpp"
 #include "training/trainer.hpp"
 
 namespace mc = memcarlo;
@@ -319,6 +320,11 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--print-model", print_model,
                         "print a built-in model's TOML (mlp, lenet5, vgg16) and exit");
   train_cmd->add_flag("--quiet", train_quiet, "no progress output");
+  bool train_resume = false;
+  train_cmd->add_flag("--resume", train_resume,
+                      "continue the run from OUT.checkpoint, which memcarlo train rewrites at the "
+                      "end of every epoch (results bitwise identical to an uninterrupted run); "
+                      "without a checkpoint the run starts from the beginning");
   bool train_cost_only = false;
   train_cmd->add_flag("--cost-only", train_cost_only,
                       "print the cost model of the run (time and energy per phase, backprop against "
@@ -591,10 +597,28 @@ int main(int argc, char** argv) {
       if (run.drift && !train_quiet)
         fmt::print("drift: training starts {} s after programming, {} s per batch, compensation {}\n",
                    run.drift->t_wait, run.drift->time_per_batch, run.drift->compensation);
+      // Kill-safe: a checkpoint beside the results after every epoch, for --resume.
+      const bool checkpointed = options.hardware == nullptr && !run.drift;
+      MC_VALIDATE(checkpointed || !train_resume,
+                  "--resume: runs on analog tiles ([analog]) or with drift ([drift]) write no "
+                  "checkpoint yet, so they cannot be resumed");
+      if (checkpointed) {
+        options.checkpoint = tr::checkpoint_path(train_out);
+        options.resume = train_resume;
+        mc::remove_stale_temporaries(options.checkpoint);
+        if (train_resume && !std::filesystem::exists(options.checkpoint) && !train_quiet)
+          fmt::print("--resume: no checkpoint {}: starting from the beginning\n", options.checkpoint);
+      } else if (!train_quiet) {
+        fmt::print("no checkpoint: runs on analog tiles or with drift cannot be resumed yet\n");
+      }
       const mc::analog::CostPlan cost_plan = mc::analog::plan_cost(run.train);  // before the work
       auto result = tr::run_training(run.train, options);
+      if (result.resumed_replicas > 0 && !train_quiet)
+        fmt::print("resumed from {}: {} replicas had {} epochs done\n", options.checkpoint,
+                   result.resumed_replicas, result.resumed_epochs);
       result.run_records.push_back(mc::campaign::cost_record(run, cost_plan, result));
       tr::write_results(train_out, result, command_line(argc, argv));
+      if (checkpointed) tr::remove_checkpoint(options.checkpoint);
       if (!train_quiet) {
         for (std::size_t i = 0; i < result.replicas.size(); ++i) {
           const auto& r = result.replicas[i];

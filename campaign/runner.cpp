@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/mpi.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
@@ -341,7 +342,7 @@ struct Plan {
 
 Plan plan_run(const Campaign& c, const std::string& out, const RunOptions& options, RunReport& report) {
   h5::check_output_path(out);
-  h5::remove_stale_temporaries(out);  // of a run that was killed while committing
+  remove_stale_temporaries(out);  // of a run that was killed while committing
   const std::vector<std::int64_t> ids = shard_trials(c, options.shard);
   report.trials = static_cast<std::int64_t>(ids.size());
   std::set<std::int64_t> done;

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace memcarlo::h5 {
 
@@ -443,30 +444,11 @@ void remove_partial_output_on_signal() {
   for (int s : {SIGINT, SIGTERM, SIGHUP}) std::signal(s, remove_temp_and_reraise);
 }
 
-int remove_stale_temporaries(const std::string& path) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const std::string prefix = target.filename().string() + ".tmp-";
-  std::error_code ec;
-  int removed = 0;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    const std::string pid_text = name.substr(prefix.size());
-    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
-    const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
-    if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) {
-      if (fs::remove(entry.path(), ec)) ++removed;
-    }
-  }
-  return removed;
-}
-
 OutputFile::OutputFile(std::string path, OutputMode mode)
     : path_(std::move(path)), temp_path_(fmt::format("{}.tmp-{}", path_, ::getpid())) {
   silence_hdf5();
   check_output_path(path_);
+  remove_stale_temporaries(path_);  // of writers killed before they could clean up
   if (temp_path_.size() < sizeof g_active_temp) {
     std::memcpy(g_active_temp, temp_path_.c_str(), temp_path_.size() + 1);
     g_has_active_temp = 1;

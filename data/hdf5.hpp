@@ -108,10 +108,6 @@ void check_output_path(const std::string& path);
 // being written and then die of the signal as usual. Call once from main().
 void remove_partial_output_on_signal();
 
-// Removes "<path>.tmp-<pid>" files left by writers that were killed (no process <pid> runs);
-// a live writer's temporary file is left alone. Returns how many were removed.
-int remove_stale_temporaries(const std::string& path);
-
 // How an OutputFile starts: a new, empty file, or a copy of the existing file at the path (to
 // add to it: a campaign commits each finished trial this way, so the file under the path is
 // always the last complete version, whenever the process is killed).

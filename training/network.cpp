@@ -268,6 +268,14 @@ Tensor Network::feedback_matrix(std::size_t b) const {
   return B;
 }
 
+void Network::save_feedback_state(StateArchive& archive) const {
+  if (readout_) readout_->save_state(archive);
+}
+
+void Network::restore_feedback_state(const StateArchive& archive) {
+  if (readout_) readout_->restore_state(archive);
+}
+
 FeedbackStats Network::feedback_stats() const {
   FeedbackStats stats = feedback_stats_;
   if (readout_) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "training/layer.hpp"
+#include "training/state.hpp"
 
 namespace memcarlo::training {
 
@@ -36,6 +37,9 @@ class FeedbackReadout {
   // Outputs digitised so far, and how many of them the ADC clipped.
   virtual std::uint64_t outputs() const = 0;
   virtual std::uint64_t saturated() const = 0;
+  // Its counters under "feedback_readout/..." for a checkpoint, and back.
+  virtual void save_state(StateArchive& archive) const = 0;
+  virtual void restore_state(const StateArchive& archive) = 0;
 };
 
 // A feedback array whose cells change with time (conductance drift, its compensation,
@@ -163,6 +167,12 @@ class Network {
   // The distribution of the last set_feedback's entries (source empty when none was drawn),
   // with the readout's counts so far.
   FeedbackStats feedback_stats() const;
+  // Whether the feedback array changes with time (its state is then more than its entries).
+  bool feedback_drifts() const { return drift_ != nullptr; }
+  // The state of the feedback readout (its counts) for a checkpoint, and back; nothing without
+  // a readout. The entries themselves are redrawn from the replica's stream on resume.
+  void save_feedback_state(StateArchive& archive) const;
+  void restore_feedback_state(const StateArchive& archive);
 
   // From dL/d(logits) of the last forward pass (whose Pass is `pass`), writes the gradients of
   // every parameter of the blocks that learn (frozen blocks' gradients are left stale and must

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numbers>
 
+#include <fmt/format.h>
+
 #include "core/error.hpp"
 
 namespace memcarlo::training {
@@ -126,6 +128,53 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config,
   if (config.kind == OptimizerKind::adam)
     return std::make_unique<Adam>(config.adam, std::move(parameters));
   return std::make_unique<Sgd>(config.sgd, std::move(parameters));
+}
+
+namespace {
+
+std::string moment_name(const char* what, std::size_t i) { return fmt::format("optimizer/{}{:03}", what, i); }
+
+// Restores the buffers of every parameter from `archive`: empty in the archive means not yet
+// allocated (no step taken, or no momentum).
+void restore_buffers(const StateArchive& archive, const char* what,
+                     const std::vector<Parameter*>& params, std::vector<std::vector<float>>& buffers) {
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const std::vector<float>& saved = archive.array(moment_name(what, i));
+    MC_VALIDATE(saved.empty() || saved.size() == params[i]->value.size(),
+                "{}: {} values saved for parameter {} of {} values", moment_name(what, i),
+                saved.size(), params[i]->name, params[i]->value.size());
+    buffers[i] = saved;
+  }
+}
+
+void save_buffers(StateArchive& archive, const char* what,
+                  const std::vector<std::vector<float>>& buffers) {
+  for (std::size_t i = 0; i < buffers.size(); ++i) archive.arrays[moment_name(what, i)] = buffers[i];
+}
+
+}  // namespace
+
+void Sgd::save_state(StateArchive& archive) const {
+  save_buffers(archive, "velocity", velocity_);
+  archive.counters["optimizer/started"] = started_ ? 1 : 0;
+}
+
+void Sgd::restore_state(const StateArchive& archive) {
+  restore_buffers(archive, "velocity", params_, velocity_);
+  started_ = archive.counter("optimizer/started") != 0;
+}
+
+void Adam::save_state(StateArchive& archive) const {
+  save_buffers(archive, "m", m_);
+  save_buffers(archive, "v", v_);
+  archive.counters["optimizer/t"] = t_;
+}
+
+void Adam::restore_state(const StateArchive& archive) {
+  restore_buffers(archive, "m", params_, m_);
+  restore_buffers(archive, "v", params_, v_);
+  t_ = archive.counter("optimizer/t");
+  MC_VALIDATE(t_ >= 0, "optimizer/t = {} must be >= 0", t_);
 }
 
 ScheduleKind parse_schedule_kind(std::string_view name) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "training/layer.hpp"
+#include "training/state.hpp"
 
 namespace memcarlo::training {
 
@@ -47,6 +48,11 @@ class Optimizer {
   virtual void step(double lr) = 0;
   // Forgets the optimizer's state: the next step is a first step again.
   virtual void reset() = 0;
+  // Its state between steps (moment buffers, step count) under "optimizer/...", for a
+  // checkpoint; restore_state takes it back (InputError naming an entry that is missing or of
+  // the wrong size for these parameters).
+  virtual void save_state(StateArchive& archive) const = 0;
+  virtual void restore_state(const StateArchive& archive) = 0;
 };
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config,
@@ -62,6 +68,8 @@ class Sgd final : public Optimizer {
   void step(double lr) override;
   // Forgets the momentum buffers.
   void reset() override;
+  void save_state(StateArchive& archive) const override;
+  void restore_state(const StateArchive& archive) override;
 
   const SgdConfig& config() const { return config_; }
   // Momentum buffer of parameter i (empty before the first step or without momentum).
@@ -86,6 +94,8 @@ class Adam final : public Optimizer {
 
   void step(double lr) override;
   void reset() override;
+  void save_state(StateArchive& archive) const override;
+  void restore_state(const StateArchive& archive) override;
 
   const AdamConfig& config() const { return config_; }
   std::int64_t steps() const { return t_; }

@@ -17,6 +17,7 @@
 #include "core/version.hpp"
 #include "data/datasets.hpp"
 #include "data/hdf5.hpp"
+#include "training/checkpoint.hpp"
 #include "training/loss.hpp"
 #include "training/model.hpp"
 #include "training/optimizer.hpp"
@@ -61,6 +62,21 @@ void for_each_saved_tensor(Network& net, F&& f) {
       ++k;
     }
   }
+}
+
+// The network's tensors under "network/<saved name>", for a checkpoint, and back.
+void save_network_state(Network& net, StateArchive& archive) {
+  for_each_saved_tensor(net, [&](const std::string& name, Tensor& t) {
+    archive.arrays["network/" + name] = t.data;
+  });
+}
+
+void restore_network_state(Network& net, const StateArchive& archive) {
+  for_each_saved_tensor(net, [&](const std::string& name, Tensor& t) {
+    const std::vector<float>& saved =
+        archive.array("network/" + name, static_cast<std::int64_t>(t.data.size()));
+    std::copy(saved.begin(), saved.end(), t.data.begin());
+  });
 }
 
 std::string shape_text(const std::vector<std::size_t>& shape) {
@@ -206,7 +222,8 @@ OptimizerConfig optimizer_config_of(const TrainConfig& c) {
 ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const Dataset& dataset,
                             const Hardware* hardware_spec, const FeedbackSource& feedback,
                             const SavedWeights* initial, const SimulatedClock& clock,
-                            std::uint64_t replica, ProgressReporter& progress) {
+                            Checkpoint* checkpoint, std::uint64_t replica,
+                            ProgressReporter& progress) {
   const auto start_time = std::chrono::steady_clock::now();
   const std::uint64_t seed = static_cast<std::uint64_t>(c.seed);
   Network net = build_network(spec, sample_shape(dataset), dataset.classes, c.width);
@@ -244,7 +261,49 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
   Tensor x, grad;
   std::vector<int> labels;
   std::uint64_t step = 0, eval_passes = 0;
-  for (std::int64_t epoch = 0; epoch < c.epochs && !r.diverged; ++epoch) {
+  double seconds_before = 0;  // wall time of the run this one resumes
+  MC_VALIDATE(!checkpoint || (!hardware && !net.feedback_drifts()),
+              "checkpoints do not yet hold the state of analog tiles or drifting feedback arrays");
+  if (const ReplicaCheckpoint* saved = checkpoint ? checkpoint->saved(replica) : nullptr) {
+    restore_network_state(net, saved->state);
+    optimizer->restore_state(saved->state);
+    net.restore_feedback_state(saved->state);
+    const std::uint64_t full = saved->epochs.size() * batches;  // steps of the finished epochs
+    MC_VALIDATE(saved->epochs.size() <= static_cast<std::size_t>(c.epochs) &&
+                    (saved->diverged ? saved->step >= full && saved->step < full + batches
+                                     : saved->step == full),
+                "{}: replica {} has {} epochs and {} steps saved, which a run of {} epochs of {} "
+                "batches cannot have",
+                checkpoint->path(), replica, saved->epochs.size(), saved->step, c.epochs, batches);
+    r.epochs = saved->epochs;
+    r.samples_trained = saved->samples_trained;
+    r.train_seconds = saved->train_seconds;
+    r.diverged = saved->diverged;
+    r.status = saved->status;
+    step = saved->step;
+    eval_passes = saved->eval_passes;
+    seconds_before = saved->seconds;
+    progress.advance(step);
+  }
+  const auto save_checkpoint = [&] {
+    if (!checkpoint) return;
+    ReplicaCheckpoint s;
+    s.epochs = r.epochs;
+    s.step = step;
+    s.eval_passes = eval_passes;
+    s.samples_trained = r.samples_trained;
+    s.train_seconds = r.train_seconds;
+    s.seconds = seconds_before +
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+    s.diverged = r.diverged;
+    s.status = r.status;
+    save_network_state(net, s.state);
+    optimizer->save_state(s.state);
+    net.save_feedback_state(s.state);
+    checkpoint->save(replica, std::move(s));
+  };
+  for (std::int64_t epoch = static_cast<std::int64_t>(r.epochs.size()); epoch < c.epochs && !r.diverged;
+       ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     EpochRecord e;
     e.lr = schedule.lr(static_cast<int>(epoch));
@@ -276,12 +335,16 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
     r.samples_trained += static_cast<std::int64_t>(seen);
     r.train_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-    if (r.diverged) break;
+    if (r.diverged) {
+      save_checkpoint();
+      break;
+    }
     e.train_loss = loss_sum / static_cast<double>(seen);
     e.train_accuracy = correct / static_cast<double>(seen);
     std::tie(e.test_loss, e.test_accuracy) = evaluate(net, test, n_test, eval_passes, clock.at(step));
     e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     r.epochs.push_back(e);
+    save_checkpoint();
   }
   r.feedback = net.feedback_stats();  // after training: with the readout's counts
   r.final_test_accuracy = r.epochs.empty() || r.diverged ? std::nan("") : r.epochs.back().test_accuracy;
@@ -295,11 +358,16 @@ ReplicaResult train_replica(const TrainConfig& c, const ModelSpec& spec, const D
   if (hardware && !r.diverged)
     r.extras = hardware->finish(
         net, [&] { return evaluate(net, test, n_test, eval_passes, clock.at(step)).second; });
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  r.seconds = seconds_before +
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
   return r;
 }
 
 }  // namespace
+
+std::string run_config_text(const TrainResult& result) {
+  return "[train]\n" + to_toml(result.config) + result.hardware_config_toml;
+}
 
 void validate(const TrainConfig& c) {
   MC_VALIDATE(c.epochs >= 1 && c.epochs <= 100000, "epochs = {} must be in [1, 100000]", c.epochs);
@@ -386,6 +454,20 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
   const std::uint64_t steps = static_cast<std::uint64_t>(config.epochs) *
                               (n_train / static_cast<std::size_t>(config.batch)) *
                               static_cast<std::uint64_t>(config.replicas);
+  std::optional<Checkpoint> checkpoint;
+  if (!options.checkpoint.empty()) {
+    MC_VALIDATE(!options.hardware,
+                "checkpoints do not yet hold the state of analog tiles: run without a checkpoint");
+    checkpoint.emplace(options.checkpoint, run_config_text(result), result.model_toml,
+                       static_cast<std::size_t>(config.replicas));
+    if (options.resume && checkpoint->load()) {
+      for (std::size_t i = 0; i < static_cast<std::size_t>(config.replicas); ++i)
+        if (const ReplicaCheckpoint* saved = checkpoint->saved(i)) {
+          ++result.resumed_replicas;
+          result.resumed_epochs += static_cast<std::int64_t>(saved->epochs.size());
+        }
+    }
+  }
   ProgressReporter progress("train", steps,
                             options.show_progress ? ProgressStyle::automatic : ProgressStyle::quiet);
   result.replicas.resize(static_cast<std::size_t>(config.replicas));
@@ -393,7 +475,8 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
   parallel_for(config.replicas, [&](std::int64_t i) {
     result.replicas[static_cast<std::size_t>(i)] =
         train_replica(config, spec, dataset, options.hardware, feedback,
-                      initial ? &*initial : nullptr, options.clock, static_cast<std::uint64_t>(i), progress);
+                      initial ? &*initial : nullptr, options.clock,
+                      checkpoint ? &*checkpoint : nullptr, static_cast<std::uint64_t>(i), progress);
   });
   progress.finish();
   result.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -411,7 +494,7 @@ void write_results(const std::string& path, const TrainResult& result, const std
   root.write_attr("format_version", kResultsVersion);
   root.write_attr("created_by", kCreatedBy);
   root.write_attr("command", command);
-  root.write_attr("config", "[train]\n" + to_toml(c) + result.hardware_config_toml);
+  root.write_attr("config", run_config_text(result));
   root.write_attr("model_toml", result.model_toml);
   root.write_attr("network", result.network_summary);
   root.write_attr("parameters", static_cast<std::int64_t>(result.parameters));

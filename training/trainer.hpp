@@ -188,6 +188,9 @@ struct TrainResult {
   // Records of the whole run added by the caller (e.g. the cost model), each writing its own
   // group at the root of the results file.
   std::vector<std::shared_ptr<const ReplicaExtras>> run_records;
+  // Replicas continued from a checkpoint (TrainOptions::resume), and the epochs they had done.
+  std::size_t resumed_replicas = 0;
+  std::int64_t resumed_epochs = 0;
 };
 
 // The simulated time of training step k (Pass::time_s): start_s + k seconds_per_batch. Set by
@@ -208,9 +211,19 @@ struct TrainOptions {
   SimulatedClock clock;
   // More of the run's tables (TOML), echoed into the results file's config after the rest.
   std::string extra_config_toml;
+  // Kill-safe runs (training/checkpoint.hpp): the checkpoint file rewritten at the end of every
+  // epoch ("" = none; not with hardware or drifting feedback arrays, whose state it does not
+  // hold yet), and whether to continue from it when it exists. run_training leaves the file in
+  // place: the caller removes it once the results are safely written.
+  std::string checkpoint;
+  bool resume = false;
 };
 
 TrainResult run_training(const TrainConfig& config, const TrainOptions& options = {});
+
+// The run's config as echoed into the results file (and a checkpoint): [train] and the
+// hardware's tables.
+std::string run_config_text(const TrainResult& result);
 
 // Writes the results HDF5 atomically: per-epoch curves and final accuracy per replica, wall
 // time, throughput, the echoed config and model, and (if saved) the final weights.

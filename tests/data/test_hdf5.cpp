@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "data/hdf5.hpp"
 #include "tests/test_support.hpp"
 
@@ -557,10 +558,22 @@ TEST_CASE("remove_stale_temporaries removes a killed writer's file, not a live o
   const std::string live = fmt::format("{}.tmp-{}", path, ::getpid());
   const std::string other = dir.file("rr.h5.tmp-4194305");
   for (const auto& p : {dead, live, other}) std::ofstream(p) << "x";
-  CHECK(h5::remove_stale_temporaries(path) == 1);
+  CHECK(remove_stale_temporaries(path) == 1);
   CHECK_FALSE(fs::exists(dead));
   CHECK(fs::exists(live));
   CHECK(fs::exists(other));  // another file's temporary
+
+  // every atomic writer clears a killed writer's leftovers of its path before it starts
+  std::ofstream(dead) << "x";
+  {
+    h5::OutputFile out(path);
+    out.root().write_attr("a", 1.0);
+    out.commit();
+  }
+  CHECK_FALSE(fs::exists(dead));
+  std::ofstream(dead) << "x";
+  write_text_file(path, "text\n");
+  CHECK_FALSE(fs::exists(dead));
 }
 
 TEST_CASE("open_file rejects missing files, non-HDF5 files and directories") {
