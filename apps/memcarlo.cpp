@@ -396,7 +396,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    fmt::print(stderr, "memcarlo: error: {} (see memcarlo --help)\n", e.what());
+    fmt::print(stderr, "memcarlo: error: {} (see memcarlo --help)\n", mc::printable(e.what()));
     return 1;
   }
 
@@ -643,11 +643,12 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "memcarlo: error: out of memory: reduce --devices or the pulses/times per device\n");
     return 1;
   } catch (const mc::mpi::RankError& e) {  // this rank's own: every rank says its own
-    fmt::print(stderr, "memcarlo: error: {}\n", e.what());
+    fmt::print(stderr, "memcarlo: error: {}\n", mc::printable(e.what()));
     return 1;
   } catch (const std::exception& e) {
     // Under mpirun every rank meets the same error (a bad campaign file): rank 0 says it.
-    if (mc::mpi::launched_rank() == 0) fmt::print(stderr, "memcarlo: error: {}\n", e.what());
+    if (mc::mpi::launched_rank() == 0)
+      fmt::print(stderr, "memcarlo: error: {}\n", mc::printable(e.what()));
     return 1;
   }
   return 0;

@@ -174,9 +174,7 @@ double as_number(const Value& v) {
   return static_cast<double>(std::get<std::int64_t>(v));
 }
 
-}  // namespace
-
-CampaignResults read_results(const std::string& path) {
+CampaignResults read_results_unchecked(const std::string& path) {
   CampaignResults r;
   r.path = path;
   r.campaign = campaign_of_results(path);
@@ -199,6 +197,12 @@ CampaignResults read_results(const std::string& path) {
   }
   std::sort(r.trials.begin(), r.trials.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return r;
+}
+
+}  // namespace
+
+CampaignResults read_results(const std::string& path) {
+  return h5::read_guarded(path, [&] { return read_results_unchecked(path); });
 }
 
 std::string metric_help() {

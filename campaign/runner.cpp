@@ -200,8 +200,8 @@ bool is_done(const std::string& status) {
 
 // The trials already in a results file of this campaign and shard; failed ones are listed in
 // `failed` (they run again). Throws naming the file when it belongs to another campaign.
-std::set<std::int64_t> recorded_trials(const std::string& out, const Campaign& c, Shard shard,
-                                       std::vector<std::string>& failed) {
+std::set<std::int64_t> recorded_trials_unchecked(const std::string& out, const Campaign& c,
+                                                 Shard shard, std::vector<std::string>& failed) {
   const h5::Group root = h5::open_file(out);
   check_results_format(root, out);
   const std::string hash = root.read_attr_string("config_hash");
@@ -225,9 +225,12 @@ std::set<std::int64_t> recorded_trials(const std::string& out, const Campaign& c
   return done;
 }
 
-}  // namespace
+std::set<std::int64_t> recorded_trials(const std::string& out, const Campaign& c, Shard shard,
+                                       std::vector<std::string>& failed) {
+  return h5::read_guarded(out, [&] { return recorded_trials_unchecked(out, c, shard, failed); });
+}
 
-Campaign campaign_of_results(const std::string& path) {
+Campaign campaign_of_results_unchecked(const std::string& path) {
   const h5::Group root = h5::open_file(path);
   check_results_format(root, path);
   const std::string text = root.read_attr_string("campaign");
@@ -241,6 +244,12 @@ Campaign campaign_of_results(const std::string& path) {
   if (config_hash(c) != root.read_attr_string("config_hash"))
     throw FileError(path, "its campaign does not match its config_hash (written by another memcarlo?)");
   return c;
+}
+
+}  // namespace
+
+Campaign campaign_of_results(const std::string& path) {
+  return h5::read_guarded(path, [&] { return campaign_of_results_unchecked(path); });
 }
 
 MergeReport merge_shards(const std::vector<std::string>& shards, const std::string& out,

@@ -32,6 +32,11 @@ class FileError : public Error {
   FileError(const std::string& file, const std::string& object, const std::string& what);
 };
 
+// `text` as one printable line: control characters (newlines included) and bytes that are not
+// valid UTF-8 become \xNN escapes. Error messages quote names and values read from files,
+// which a damaged file fills with anything.
+std::string printable(const std::string& text);
+
 // What a failed MC_ASSERT calls: prints the condition and where to stderr and aborts.
 [[noreturn]] void assertion_failed(const char* condition, const char* file, int line);
 

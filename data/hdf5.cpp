@@ -1,10 +1,13 @@
 #include "data/hdf5.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstring>
@@ -12,8 +15,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/error.hpp"
 #include "core/files.hpp"
@@ -161,6 +167,15 @@ NdArray<T> read_array(const Group& g, const std::string& name) {
     if (__builtin_mul_overflow(n, d, &n) || n > kMaxReadValues)
       throw FileError(g.file(), g.object_path(name),
                       fmt::format("dataset is too large to read (more than {} values)", kMaxReadValues));
+  // A damaged header can claim far more values than the file holds (HDF5 would then allocate
+  // and fill them, for minutes): deflate packs at most ~1032:1, so a claim beyond 2000 times
+  // the stored bytes is refused (a file whose chunks were never written is refused too).
+  const std::size_t claimed = n * H5Tget_size(type.get());
+  const hsize_t stored = H5Dget_storage_size(dset.get());
+  if (claimed > (std::size_t{1} << 20) && claimed / 2000 > stored)
+    throw FileError(g.file(), g.object_path(name),
+                    fmt::format("damaged dataset: its shape {} claims {} bytes but the file stores {} "
+                                "bytes of it", fmt::join(shape, " x "), claimed, stored));
   NdArray<T> out(std::move(shape));
   if (out.size() > 0)
     check(H5Dread(dset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data.data()),
@@ -412,6 +427,144 @@ std::optional<std::string> Group::dataset_attr_string(const std::string& dataset
   return view.read_attr_string(name);
 }
 
+namespace {
+
+// --- Damaged files --------------------------------------------------------------------------
+// HDF5 1.10 trusts what it reads: a few flipped bits in a file's global heap (where every
+// variable-length string attribute lives) or in an object header make H5Aread crash or loop
+// forever, and some damage corrupts HDF5's own heap so that it crashes later, when the file is
+// closed (h5dump does the same on such files). memcarlo cannot fix HDF5, so it reads outside
+// files first in a forked child (a copy of this process): a child that dies or does not finish
+// in time marks the file as damaged, and the error says so instead of the process crashing or
+// hanging. The child starts from the same state as the parent, so a read that completes there
+// completes here. Two forms: open_file() lets a child walk the file's structure and read its
+// attributes and variable-length data (cheap, for any file); read_guarded() lets it run a whole
+// reader (for measured data, results files and checkpoints, whose readers read everything).
+
+thread_local int t_guarded = 0;  // > 0: inside read_guarded (the whole read is checked)
+
+constexpr int kChildOk = 0, kChildError = 3;
+
+double child_timeout_s() {
+  const char* text = std::getenv("MEMCARLO_HDF5_TIMEOUT");
+  if (text == nullptr || *text == '\0') return 10.0;
+  char* end = nullptr;
+  const double t = std::strtod(text, &end);
+  if (end == text || *end != '\0' || !(t > 0))
+    throw InputError(fmt::format("MEMCARLO_HDF5_TIMEOUT = '{}' must be a positive number of seconds", text));
+  return t;
+}
+
+// Runs body() in a forked child. body returns normally or throws (exit kChildOk / kChildError:
+// the parent then reads and meets the same error itself); a crash or a timeout throws
+// FileError naming the file as damaged.
+void run_in_child(const std::string& path, const std::function<void()>& body) {
+  const double timeout = child_timeout_s();
+  std::fflush(nullptr);
+  const pid_t child = ::fork();
+  if (child < 0) return;  // no check possible: read as before
+  if (child == 0) {
+    // No output: a sanitizer's report of HDF5's crash would read as memcarlo's own.
+    const int null = ::open("/dev/null", O_WRONLY);
+    if (null >= 0) {
+      ::dup2(null, STDOUT_FILENO);
+      ::dup2(null, STDERR_FILENO);
+    }
+    ++t_guarded;
+    int code = kChildOk;
+    try {
+      body();
+    } catch (...) {
+      code = kChildError;
+    }
+    ::_exit(code);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  for (auto pause = std::chrono::microseconds(100);;
+       pause = std::min(pause * 2, std::chrono::microseconds(20000))) {
+    const pid_t done = ::waitpid(child, &status, WNOHANG);
+    if (done == child) break;
+    if (done < 0 && errno != EINTR) return;
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > timeout) {
+      ::kill(child, SIGKILL);
+      ::waitpid(child, &status, 0);
+      throw FileError(path, fmt::format("damaged HDF5 file: HDF5 did not finish reading it within "
+                                        "{} s (MEMCARLO_HDF5_TIMEOUT sets the limit)", timeout));
+    }
+    std::this_thread::sleep_for(pause);
+  }
+  if (WIFSIGNALED(status))
+    throw FileError(path, fmt::format("damaged HDF5 file: reading it crashes HDF5 (signal {}; "
+                                      "h5dump fails on such files too)", WTERMSIG(status)));
+  if (WIFEXITED(status) && WEXITSTATUS(status) != kChildOk && WEXITSTATUS(status) != kChildError)
+    throw FileError(path, fmt::format("damaged HDF5 file: reading it crashes HDF5 (exit status {})",
+                                      WEXITSTATUS(status)));
+}
+
+// The structure walk of open_file's check: every object, every link listing (by creation order
+// and by name, as Group::children), every attribute and every variable-length dataset read in
+// its own type, then the file closed.
+void probe_read(hid_t object, hid_t file_type, hid_t space, bool attribute) {
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  const hid_t memory_type = H5Tget_native_type(file_type, H5T_DIR_ASCEND);
+  if (n < 0 || memory_type < 0) return;
+  const std::size_t size = H5Tget_size(memory_type);
+  // Sizes come from the file: a damaged one may claim anything; the real reader checks them.
+  if (size == 0 || static_cast<std::size_t>(n) > (std::size_t{1} << 28) / size) return;
+  std::vector<unsigned char> buffer(static_cast<std::size_t>(n) * size);
+  const herr_t read = attribute ? H5Aread(object, memory_type, buffer.data())
+                                : H5Dread(object, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                          buffer.data());
+  if (read >= 0 && (H5Tdetect_class(memory_type, H5T_VLEN) > 0 || H5Tis_variable_str(memory_type) > 0))
+    H5Dvlen_reclaim(memory_type, space, H5P_DEFAULT, buffer.data());
+}
+
+herr_t probe_attribute(hid_t location, const char* name, const H5A_info_t*, void*) {
+  const hid_t a = H5Aopen(location, name, H5P_DEFAULT);
+  if (a < 0) return 0;
+  const hid_t type = H5Aget_type(a), space = H5Aget_space(a);
+  if (type >= 0 && space >= 0) probe_read(a, type, space, true);
+  return 0;  // go on whatever happened: only crashes and hangs matter here
+}
+
+herr_t probe_link(hid_t, const char*, const H5L_info_t*, void*) { return 0; }
+
+herr_t probe_object(hid_t root, const char* name, const H5O_info_t* info, void*) {
+  const hid_t object = H5Oopen(root, name, H5P_DEFAULT);
+  if (object < 0) return 0;
+  H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_NATIVE, nullptr, probe_attribute, nullptr);
+  if (info->type == H5O_TYPE_GROUP) {
+    for (const H5_index_t index : {H5_INDEX_CRT_ORDER, H5_INDEX_NAME}) {
+      hsize_t at = 0;
+      H5Literate(object, index, H5_ITER_INC, &at, probe_link, nullptr);
+    }
+  }
+  if (info->type == H5O_TYPE_DATASET) {
+    const hid_t type = H5Dget_type(object), space = H5Dget_space(object);
+    if (type >= 0 && space >= 0 && (H5Tdetect_class(type, H5T_VLEN) > 0 || H5Tis_variable_str(type) > 0))
+      probe_read(object, type, space, false);
+  }
+  return 0;
+}
+
+void probe_structure(const std::string& path) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) return;
+  H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_NATIVE, probe_object, nullptr, H5O_INFO_BASIC);
+  H5Fclose(file);  // flushes HDF5's metadata cache: some damage crashes only here
+}
+
+}  // namespace
+
+CheckedRead::CheckedRead() { ++t_guarded; }
+CheckedRead::~CheckedRead() { --t_guarded; }
+
+void check_in_child(const std::string& path, const std::function<void()>& read) {
+  if (t_guarded > 0) return;  // already inside a checked read
+  run_in_child(path, read);
+}
+
 Group open_file(const std::string& path) {
   silence_hdf5();
   std::error_code ec;
@@ -421,6 +574,7 @@ Group open_file(const std::string& path) {
   const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
   if (is_hdf5 < 0) throw FileError(path, fmt::format("cannot open ({})", hdf5_reason()));
   if (is_hdf5 == 0) throw FileError(path, "not an HDF5 file");
+  if (t_guarded == 0) run_in_child(path, [&] { probe_structure(path); });
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0) throw FileError(path, fmt::format("cannot open ({})", hdf5_reason()));
   return Group(Handle(id, H5Fclose), path, "/");

@@ -6,6 +6,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -98,7 +99,32 @@ class Group {
 };
 
 // Opens an existing file read-only. Errors distinguish a missing file from one that is not HDF5.
+// A damaged file whose structure or attributes crash or hang HDF5 1.10 is refused (FileError
+// "damaged HDF5 file"): a forked child reads them first (hdf5.cpp, "Damaged files").
 Group open_file(const std::string& path);
+
+// Runs `read` (a whole reader of the file at `path`) first in a forked child and throws
+// FileError naming the file as damaged if HDF5 crashes or hangs there (MEMCARLO_HDF5_TIMEOUT
+// seconds, default 10); errors `read` throws are left for the caller's own read to meet.
+void check_in_child(const std::string& path, const std::function<void()>& read);
+
+// While one lives on a thread, open_file skips its own check (the whole read was checked).
+class CheckedRead {
+ public:
+  CheckedRead();
+  ~CheckedRead();
+  CheckedRead(const CheckedRead&) = delete;
+  CheckedRead& operator=(const CheckedRead&) = delete;
+};
+
+// The result of `read()`, a reader of the outside file at `path`, after a rehearsal of it in a
+// forked child (check_in_child): memcarlo reports a damaged file instead of crashing on it.
+template <class F>
+auto read_guarded(const std::string& path, F&& read) {
+  check_in_child(path, [&] { read(); });
+  const CheckedRead checked;  // the child's read completed: open_file need not check again
+  return read();
+}
 
 // Checks that `path` can be written before any work is done: not empty, not an existing
 // directory or device, in an existing writable directory. Throws InputError or FileError.

@@ -410,7 +410,9 @@ void write_measurements(const std::string& path, const MeasurementFile& file) {
   out.commit();
 }
 
-MeasurementFile read_measurements(const std::string& path) {
+namespace {
+
+MeasurementFile read_measurements_unchecked(const std::string& path) {
   h5::Group root = h5::open_file(path);
   if (!root.has_attr("format")) throw FileError(path, "missing root attribute 'format'");
   const std::string format = root.read_attr_string("format");
@@ -446,6 +448,12 @@ MeasurementFile read_measurements(const std::string& path) {
   }
   if (file.sets.empty()) throw FileError(path, "holds no data set");
   return file;
+}
+
+}  // namespace
+
+MeasurementFile read_measurements(const std::string& path) {
+  return h5::read_guarded(path, [&] { return read_measurements_unchecked(path); });
 }
 
 }  // namespace memcarlo

@@ -167,6 +167,14 @@ Checkpoint::Checkpoint(std::string path, std::string config_text, std::string mo
 bool Checkpoint::load() {
   std::error_code ec;
   if (!std::filesystem::exists(path_, ec)) return false;
+  h5::read_guarded(path_, [&] {
+    load_unchecked();
+    return true;
+  });
+  return true;
+}
+
+void Checkpoint::load_unchecked() {
   const h5::Group root = h5::open_file(path_);
   const std::string format = root.has_attr("format") ? root.read_attr_string("format") : "";
   if (format != kFormat)
@@ -195,7 +203,6 @@ bool Checkpoint::load() {
                       fmt::format("not a replica of this run ({} replicas)", replicas_.size()));
     replicas_[index] = read_replica_checkpoint(replicas.open_group(name));
   }
-  return true;
 }
 
 const ReplicaCheckpoint* Checkpoint::saved(std::size_t replica) const {

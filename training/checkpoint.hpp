@@ -56,6 +56,7 @@ class Checkpoint {
   // threads call it at the ends of their epochs.
   void save(std::size_t replica, ReplicaCheckpoint state);
  private:
+  void load_unchecked();
   void write_locked() const;
 
   std::string path_, config_text_, model_toml_;

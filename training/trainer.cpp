@@ -86,7 +86,7 @@ std::string shape_text(const std::vector<std::size_t>& shape) {
 // The weights of replica c.init_replica of the results file c.init_weights, checked against
 // the network `net` (the run's model): the same tensors, by name, with the same shapes.
 using SavedWeights = std::map<std::string, NdArray<float>>;
-SavedWeights read_initial_weights(const TrainConfig& c, Network& net) {
+SavedWeights read_initial_weights_unchecked(const TrainConfig& c, Network& net) {
   const std::string& path = c.init_weights;
   const h5::Group root = h5::open_file(path);
   const std::string format = root.has_attr("format") ? root.read_attr_string("format") : "";
@@ -119,6 +119,10 @@ SavedWeights read_initial_weights(const TrainConfig& c, Network& net) {
               "init_weights = '{}' holds {} tensors, this model {}: it was trained on another model",
               path, saved.size(), matched);
   return saved;
+}
+
+SavedWeights read_initial_weights(const TrainConfig& c, Network& net) {
+  return h5::read_guarded(c.init_weights, [&] { return read_initial_weights_unchecked(c, net); });
 }
 
 void load_initial_weights(Network& net, const SavedWeights& saved) {
