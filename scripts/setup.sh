@@ -14,6 +14,8 @@ packages=(
   libopenmpi-dev openmpi-bin
   # oneDNN's CMake package config requires OpenCL (a Recommends we do not get otherwise).
   ocl-icd-opencl-dev
+  # libFuzzer harnesses (fuzz/, scripts/fuzz.sh): clang with its fuzzer and OpenMP runtimes.
+  clang-14 libfuzzer-14-dev libomp-14-dev
   python3-numpy python3-h5py python3-matplotlib
   dataset-fashion-mnist
 )
