@@ -40,6 +40,29 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The first word of the command line that is not a command where one is expected ("" if
+// none): `memcarlo frobnicate`, `memcarlo campaign warp`. Stops at the first option, whose
+// values it cannot tell from words.
+std::string unknown_command(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* current = &app;
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    const std::vector<const CLI::App*> commands = current->get_subcommands({});
+    if (commands.empty() || word.empty() || word[0] == '-') return "";
+    const auto it = std::find_if(commands.begin(), commands.end(),
+                                 [&](const CLI::App* c) { return c->get_name() == word; });
+    if (it == commands.end()) {
+      std::vector<std::string> names;
+      for (const CLI::App* c : commands) names.push_back(c->get_name());
+      return fmt::format("unknown command '{}'{}: use {}", word,
+                         current == &app ? "" : " of " + current->get_name(),
+                         fmt::join(names, ", "));
+    }
+    current = *it;
+  }
+  return "";
+}
+
 std::string models_help() {
   std::string out = "\nModels, their presets and every key (--set key=value; units are SI, "
                     "'1' = dimensionless):\n";
@@ -222,6 +245,7 @@ std::string command_line(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mc::track_input_files();  // no output may replace a file this command read
   CLI::App app{fmt::format(
       "memcarlo {}: Monte Carlo device physics and on-chip training for analog compute-in-memory.\n"
       "Measured data and simulated devices share one HDF5 format (docs/hdf5-schema.md).",
@@ -321,14 +345,15 @@ int main(int argc, char** argv) {
                         "print a built-in model's TOML (mlp, lenet5, vgg16) and exit");
   train_cmd->add_flag("--quiet", train_quiet, "no progress output");
   bool train_resume = false;
-  train_cmd->add_flag("--resume", train_resume,
+  auto* resume_flag = train_cmd->add_flag("--resume", train_resume,
                       "continue the run from OUT.checkpoint, which memcarlo train rewrites at the "
                       "end of every epoch (results bitwise identical to an uninterrupted run); "
                       "without a checkpoint the run starts from the beginning");
   bool train_cost_only = false;
   train_cmd->add_flag("--cost-only", train_cost_only,
                       "print the cost model of the run (time and energy per phase, backprop against "
-                      "DFA; [cost] table) and exit without training");
+                      "DFA; [cost] table) and exit without training")
+      ->excludes(resume_flag);
   train_cmd->footer(train_help());
 
   // campaign
@@ -343,9 +368,10 @@ int main(int argc, char** argv) {
   campaign_run_cmd->add_option("--out", campaign_out, "results .h5 (each trial committed atomically)");
   campaign_run_cmd->add_flag("--resume", campaign_resume,
                              "continue the results file: run only the trials it lacks (and failed ones)");
-  campaign_run_cmd->add_flag("--dry-run", campaign_dry_run,
-                             "list the points and trials and estimate the time; run nothing");
-  campaign_run_cmd->add_flag("--no-probe", no_probe, "--dry-run without the timing probe");
+  auto* dry_run_flag = campaign_run_cmd->add_flag(
+      "--dry-run", campaign_dry_run, "list the points and trials and estimate the time; run nothing");
+  campaign_run_cmd->add_flag("--no-probe", no_probe, "--dry-run without the timing probe")
+      ->needs(dry_run_flag);
   campaign_run_cmd->add_option("--shard", shard_text,
                                "run the slice I/N of the trials (id % N == I), e.g. one job of an array")
       ->capture_default_str();
@@ -392,6 +418,11 @@ int main(int argc, char** argv) {
       "trials are counted apart.\nSee docs/campaigns.md.\n",
       mc::campaign::metric_help()));
 
+  // CLI11 says only "A subcommand is required" for `memcarlo frobnicate`: name the word.
+  if (const std::string unknown = unknown_command(app, argc, argv); !unknown.empty()) {
+    fmt::print(stderr, "memcarlo: error: {} (see memcarlo --help)\n", mc::printable(unknown));
+    return 1;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -441,7 +472,12 @@ int main(int argc, char** argv) {
       mc::h5::check_output_path(calibrate_out);  // before the work, not after it
       if (!report_dir.empty() && fs::exists(report_dir) && !fs::is_directory(report_dir))
         throw mc::FileError(report_dir, "exists and is not a directory");
+      if (!report_dir.empty() &&
+          fs::weakly_canonical(report_dir) == fs::weakly_canonical(calibrate_out))
+        throw mc::InputError(fmt::format("--report {} and --out {} are the same path: the report "
+                                         "is a folder beside PARAMS.toml", report_dir, calibrate_out));
       const auto input = mc::select_calibration_input(calibration_kind, calibrate_in);
+      mc::check_not_an_input(calibrate_out);  // read above: before the work, not after it
       const auto result = mc::calibrate(calibration_kind, input, options);
       const std::string command = command_line(argc, argv);
       if (!report_dir.empty()) mc::write_report(report_dir, result, command);
@@ -576,6 +612,11 @@ int main(int argc, char** argv) {
       MC_VALIDATE(!train_out.empty(), "train needs --out FILE.h5 for the results");
       mc::campaign::validate(run);
       mc::h5::check_output_path(train_out);  // before the work, not after it
+      std::error_code same_ec;
+      if (!run.train.init_weights.empty() &&
+          fs::equivalent(run.train.init_weights, train_out, same_ec))
+        throw mc::FileError(train_out, "is also init_weights, an input of this run: refusing to "
+                                       "overwrite it (write the results to another file)");
       tr::TrainOptions options;
       options.show_progress = !train_quiet;
       const mc::campaign::RunHardware hardware = mc::campaign::build_hardware(run);

@@ -1,4 +1,5 @@
 #include "core/config.hpp"
+#include "core/files.hpp"
 
 #include <cmath>
 #include <filesystem>
@@ -10,7 +11,10 @@ namespace memcarlo {
 toml::table load_toml_file(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw FileError(path, "is a directory, not a file");
-  if (!std::filesystem::is_regular_file(path, ec)) throw FileError(path, "no such file");
+  if (!std::filesystem::exists(path, ec)) throw FileError(path, "no such file");
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw FileError(path, "is not a regular file (a pipe or a device): give the path of a file");
+  note_input_file(path);
   try {
     return toml::parse_file(path);
   } catch (const toml::parse_error& e) {

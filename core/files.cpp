@@ -6,7 +6,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
+#include <mutex>
+#include <vector>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -35,7 +38,46 @@ int remove_stale_temporaries(const std::string& path) {
   return removed;
 }
 
+namespace {
+
+std::mutex g_inputs_mutex;
+bool g_track_inputs = false;
+std::vector<std::string> g_inputs;  // as given; compared by std::filesystem::equivalent
+
+}  // namespace
+
+void track_input_files() {
+  const std::lock_guard<std::mutex> lock(g_inputs_mutex);
+  g_track_inputs = true;
+}
+
+void note_input_file(const std::string& path) {
+  const std::lock_guard<std::mutex> lock(g_inputs_mutex);
+  if (!g_track_inputs) return;
+  if (std::find(g_inputs.begin(), g_inputs.end(), path) == g_inputs.end()) g_inputs.push_back(path);
+}
+
+void forget_input_file(const std::string& path) {
+  const std::lock_guard<std::mutex> lock(g_inputs_mutex);
+  std::error_code ec;
+  std::erase_if(g_inputs, [&](const std::string& input) {
+    return input == path || std::filesystem::equivalent(input, path, ec);
+  });
+}
+
+void check_not_an_input(const std::string& output) {
+  const std::lock_guard<std::mutex> lock(g_inputs_mutex);
+  std::error_code ec;
+  for (const std::string& input : g_inputs)
+    if (std::filesystem::equivalent(input, output, ec))
+      throw FileError(output, input == output
+                                  ? "is also an input of this command: refusing to overwrite it"
+                                  : fmt::format("is the same file as the input {}: refusing to "
+                                                "overwrite it", input));
+}
+
 void write_text_file(const std::string& path, const std::string& text) {
+  check_not_an_input(path);
   remove_stale_temporaries(path);
   const std::string temp = fmt::format("{}.tmp-{}", path, ::getpid());
   {

@@ -24,6 +24,9 @@
 #include "core/error.hpp"
 #include "core/files.hpp"
 
+// Set by the sanitizer runtimes (and libFuzzer) when linked in; null otherwise.
+extern "C" void __sanitizer_set_death_callback(void (*callback)()) __attribute__((weak));
+
 namespace memcarlo::h5 {
 
 namespace {
@@ -464,6 +467,10 @@ void run_in_child(const std::string& path, const std::function<void()>& body) {
   const pid_t child = ::fork();
   if (child < 0) return;  // no check possible: read as before
   if (child == 0) {
+    // Die of the signal itself: no handler of a sanitizer or fuzzer reports the child's crash
+    // as the process's own (libFuzzer would save the input as a crash of memcarlo).
+    for (const int s : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}) std::signal(s, SIG_DFL);
+    if (__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(nullptr);
     // No output: a sanitizer's report of HDF5's crash would read as memcarlo's own.
     const int null = ::open("/dev/null", O_WRONLY);
     if (null >= 0) {
@@ -577,6 +584,7 @@ Group open_file(const std::string& path) {
   if (t_guarded == 0) run_in_child(path, [&] { probe_structure(path); });
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0) throw FileError(path, fmt::format("cannot open ({})", hdf5_reason()));
+  note_input_file(path);
   return Group(Handle(id, H5Fclose), path, "/");
 }
 
@@ -602,6 +610,7 @@ OutputFile::OutputFile(std::string path, OutputMode mode)
     : path_(std::move(path)), temp_path_(fmt::format("{}.tmp-{}", path_, ::getpid())) {
   silence_hdf5();
   check_output_path(path_);
+  if (mode == OutputMode::create) check_not_an_input(path_);  // update: rewriting it is the point
   remove_stale_temporaries(path_);  // of writers killed before they could clean up
   if (temp_path_.size() < sizeof g_active_temp) {
     std::memcpy(g_active_temp, temp_path_.c_str(), temp_path_.size() + 1);

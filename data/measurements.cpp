@@ -322,10 +322,10 @@ MeasurementBody read_body(const h5::Group& g, const std::string& kind) {
       require_units(g, "condition", {s.condition_unit.c_str()});
       s.condition = read_vector(g, "condition");
     }
-    if (g.has_attr("censor_limit")) {
-      s.censor_limit = g.read_attr_double("censor_limit");
-      s.n_censored = g.has_attr("n_censored") ? g.read_attr_int("n_censored") : 0;
-    }
+    if (g.has_attr("censor_limit")) s.censor_limit = g.read_attr_double("censor_limit");
+    // Read whether or not censor_limit is there, so that validate() refuses a count of
+    // censored values without the limit instead of the values being dropped unseen.
+    if (g.has_attr("n_censored")) s.n_censored = g.read_attr_int("n_censored");
     return s;
   }
   if (kind == "bake") {

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/version.hpp"
 #include "data/hdf5.hpp"
 
@@ -171,6 +172,7 @@ bool Checkpoint::load() {
     load_unchecked();
     return true;
   });
+  forget_input_file(path_);  // read to be rewritten: the run replaces it after every epoch
   return true;
 }
 

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
 #include "core/rng.hpp"
@@ -113,6 +114,12 @@ SavedWeights read_initial_weights_unchecked(const TrainConfig& c, Network& net) 
     MC_VALIDATE(it->second.shape == t.shape,
                 "init_weights = '{}': {} has shape {} in the file but {} in this model", path, name,
                 shape_text(it->second.shape), shape_text(t.shape));
+    const auto bad = std::find_if(it->second.data.begin(), it->second.data.end(),
+                                  [](float v) { return !std::isfinite(v); });
+    if (bad != it->second.data.end())
+      throw FileError(path, fmt::format("/replicas/{:03}/weights/{}", c.init_replica, name),
+                      fmt::format("value {} at index {} is not finite", *bad,
+                                  bad - it->second.data.begin()));
     ++matched;
   });
   MC_VALIDATE(matched == saved.size(),
