@@ -198,15 +198,17 @@ LutModel LutModel::from_config(const LutDeviceConfig& c) {
               "lut needs depression_table = \"FILE.h5:GROUP\" (a dg_table with polarity -1)");
   const auto [file_p, group_p] = split_spec(c.potentiation_table);
   const auto [file_d, group_d] = split_spec(c.depression_table);
+  // In this order (not as two arguments of one call, whose order the compiler picks), so that
+  // of two wrong tables the error names the potentiation one with every compiler.
   const MeasurementFile contents_p = read_measurements(file_p);
-  if (file_d == file_p)
-    return LutModel(
-        pick_table(contents_p, file_p, group_p, Polarity::potentiation, "potentiation_table"),
-        pick_table(contents_p, file_d, group_d, Polarity::depression, "depression_table"));
-  return LutModel(
-      pick_table(contents_p, file_p, group_p, Polarity::potentiation, "potentiation_table"),
-      pick_table(read_measurements(file_d), file_d, group_d, Polarity::depression,
-                 "depression_table"));
+  StepTable potentiation =
+      pick_table(contents_p, file_p, group_p, Polarity::potentiation, "potentiation_table");
+  StepTable depression =
+      file_d == file_p
+          ? pick_table(contents_p, file_d, group_d, Polarity::depression, "depression_table")
+          : pick_table(read_measurements(file_d), file_d, group_d, Polarity::depression,
+                       "depression_table");
+  return LutModel(std::move(potentiation), std::move(depression));
 }
 
 double LutModel::G_low_S() const {
