@@ -1,6 +1,7 @@
 // The memcarlo command line: subcommands parse their flags, call library code and print.
 #include <charconv>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <limits>
 #include <new>
@@ -250,6 +251,9 @@ extern "C" const char* __lsan_default_suppressions() { return "leak:libhdf5_seri
 
 int main(int argc, char** argv) {
   mc::track_input_files();  // no output may replace a file this command read
+  // Past a file-size limit (ulimit -f) a write fails with EFBIG and the writer reports it,
+  // instead of the process dying of SIGXFSZ with its temporary file half written.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{fmt::format(
       "memcarlo {}: Monte Carlo device physics and on-chip training for analog compute-in-memory.\n"
       "Measured data and simulated devices share one HDF5 format (docs/hdf5-schema.md).",

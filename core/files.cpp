@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <algorithm>
 #include <filesystem>
 #include <mutex>
@@ -83,11 +84,14 @@ void write_text_file(const std::string& path, const std::string& text) {
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     if (!out) throw FileError(path, "cannot create (temporary file " + temp + ")");
+    errno = 0;
     out << text;
     out.close();  // a full disk may show only when the last buffer is written
     if (!out) {
+      const int error = errno;
       std::remove(temp.c_str());
-      throw FileError(path, "write failed (disk full?)");
+      throw FileError(path, error != 0 ? fmt::format("write failed: {}", std::strerror(error))
+                                       : "write failed (disk full?)");
     }
   }
   std::error_code ec;

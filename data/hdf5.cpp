@@ -70,6 +70,16 @@ std::string hdf5_reason() {
       },
       &reason);
   H5Eclear2(H5E_DEFAULT);
+  // A failed write or read describes itself as "file write failed: time = ...\n, filename =
+  // ..., errno = 28, error message = 'No space left on device', ...": keep the system's words.
+  for (const char* io : {"file write failed", "file read failed"}) {
+    const std::string marker = "error message = '";
+    const auto at = reason.find(marker);
+    if (reason.rfind(io, 0) == 0 && at != std::string::npos) {
+      const auto end = reason.find('\'', at + marker.size());
+      return fmt::format("{}: {}", io, reason.substr(at + marker.size(), end - at - marker.size()));
+    }
+  }
   // Keep one line: some descriptions (write failures) embed newlines and buffer dumps.
   if (const auto nl = reason.find('\n'); nl != std::string::npos) reason.resize(nl);
   while (!reason.empty() && (reason.back() == ' ' || reason.back() == ',')) reason.pop_back();

@@ -10,12 +10,15 @@
   at its output path the previous file or a complete new one, never a truncated one.
 * A checkpoint of another config, a damaged checkpoint, and --resume of a run on analog tiles
   are refused in one line, with nothing written.
+* A full disk, simulated by a file-size limit (RLIMIT_FSIZE, as `ulimit -f`): every writer
+  fails with one line naming the file and the system's reason, and leaves nothing behind.
 
 Usage: /usr/bin/python3 test_kill_safety.py PATH_TO_MEMCARLO
 """
 import hashlib
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -198,6 +201,39 @@ class Resume(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("cannot be resumed", r.stderr)
         self.assertFalse(os.path.exists(self.path("a.h5")))
+
+
+class FullDisk(unittest.TestCase):
+    """Writes past a 16 kB file-size limit fail cleanly (SIGXFSZ is ignored, so the write
+    returns EFBIG and the writer reports it)."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def test_writers_report_a_full_disk(self):
+        def limit():  # PARAMS.toml is about 6 kB
+            resource.setrlimit(resource.RLIMIT_FSIZE, (16384 if name.endswith(".h5") else 2048,) * 2)
+
+        out = os.path.join(self.tmp.name, "out")
+        for name, args in (
+                ("sim.h5", ["device", "simulate", "pcm-drift", "--devices", "2000", "--quiet"]),
+                ("t.h5", ["train", "--model", "mlp", "--widths", "64", "--epochs", "1", "--set",
+                          "train_samples=512", "--set", "test_samples=100", "--quiet"]),
+                ("p.toml", ["calibrate", "pulse_train", "--in",
+                            os.path.join(REPO, "tests", "hostile", "files", "gong_small_ok.h5"),
+                            "--bootstrap", "20", "--quiet"])):
+            with self.subTest(name):
+                os.makedirs(out, exist_ok=True)
+                target = os.path.join(out, name)
+                r = subprocess.run([MEMCARLO] + args + ["--out", target], capture_output=True,
+                                   text=True, preexec_fn=limit)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                lines = r.stderr.strip().splitlines()
+                self.assertEqual(len(lines), 1, r.stderr)
+                self.assertIn("File too large", lines[0])
+                self.assertIn(name, lines[0])
+                self.assertEqual(os.listdir(out), [])
 
 
 class Writers(unittest.TestCase):
