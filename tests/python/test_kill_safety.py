@@ -6,7 +6,7 @@
   except wall times and rates (an MLP with Adam on two replicas and two threads, and a conv +
   batch-norm network trained by DFA with SGD momentum, which checkpoints running statistics and
   momentum buffers).
-* Every writer (device simulate, calibrate, train) SIGKILLed at random moments leaves
+* Every writer (device simulate, calibrate, train, import) SIGKILLed at random moments leaves
   at its output path the previous file or a complete new one, never a truncated one.
 * A checkpoint of another config, a damaged checkpoint, and --resume of a run on analog tiles
   are refused in one line, with nothing written.
@@ -307,6 +307,48 @@ class Writers(unittest.TestCase):
         base = ["train", "--model", "mlp", "--widths", "32", "--dataset", "mnist", "--set",
                 "train_samples=2000", "--set", "test_samples=300", "--quiet", "--out", res]
         self.check_writer(base + ["--epochs", "1"], base + ["--epochs", "4"], res, self.h5_complete)
+
+
+class Import(unittest.TestCase):
+    """memcarlo import replaces five files: killed at random moments, each is the previous
+    version or a complete new one."""
+
+    def test_import_killed(self):
+        source = os.path.join(REPO, "..", "shared", "measured")
+        if not os.path.isdir(source):
+            self.skipTest(f"no measured sources at {source}")
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "measured")
+            os.makedirs(out)
+            args = ["import", "--from", source, "--out", out]
+            start = time.monotonic()
+            r = run(args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            whole = time.monotonic() - start
+            previous = {n: digest(os.path.join(out, n)) for n in os.listdir(out)}
+            self.assertEqual(len(previous), 5)
+            rng = random.Random(3)
+            killed = 0
+            for _ in range(30):
+                if killed >= 5:
+                    break
+                p = subprocess.Popen([MEMCARLO] + args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+                time.sleep(rng.uniform(0.0, 1.0) * whole)
+                if p.poll() is None:
+                    p.send_signal(signal.SIGKILL)
+                    killed += 1
+                p.wait()
+                for name in os.listdir(out):
+                    if ".tmp-" in name:
+                        continue  # the killed writer's temporary file: not at an output path
+                    path = os.path.join(out, name)
+                    if digest(path) != previous.get(name):
+                        with h5py.File(path) as f:  # a new file: complete
+                            self.assertEqual(f.attrs["format"], "memcarlo-measurements")
+            self.assertEqual(killed, 5)
+            self.assertEqual(sorted(n for n in os.listdir(out) if ".tmp-" not in n),
+                             sorted(previous))
 
 
 if __name__ == "__main__":
