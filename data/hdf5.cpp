@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -573,6 +574,20 @@ void probe_structure(const std::string& path) {
 }
 
 }  // namespace
+
+FileStamp file_stamp(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+          static_cast<std::uint64_t>(st.st_size),
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+void check_unchanged(const std::string& path, const FileStamp& before) {
+  if (file_stamp(path) != before)
+    throw FileError(path, "changed while memcarlo read it (another program wrote or replaced "
+                          "it): run again once it is complete");
+}
 
 CheckedRead::CheckedRead() { ++t_guarded; }
 CheckedRead::~CheckedRead() { --t_guarded; }

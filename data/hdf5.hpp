@@ -117,13 +117,29 @@ class CheckedRead {
   CheckedRead& operator=(const CheckedRead&) = delete;
 };
 
+// Identity and state of a file (device, inode, size, modification time), to tell whether it
+// changed while it was read.
+struct FileStamp {
+  std::uint64_t device = 0, inode = 0, size = 0;
+  std::int64_t mtime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+FileStamp file_stamp(const std::string& path);  // all zero if it cannot be stat'ed
+// FileError when the file at `path` is no longer as `before` says: another program wrote or
+// replaced it while memcarlo read it.
+void check_unchanged(const std::string& path, const FileStamp& before);
+
 // The result of `read()`, a reader of the outside file at `path`, after a rehearsal of it in a
-// forked child (check_in_child): memcarlo reports a damaged file instead of crashing on it.
+// forked child (check_in_child): memcarlo reports a damaged file instead of crashing on it, and
+// a file that changed while it was read instead of using a mix of two versions.
 template <class F>
 auto read_guarded(const std::string& path, F&& read) {
+  const FileStamp before = file_stamp(path);
   check_in_child(path, [&] { read(); });
   const CheckedRead checked;  // the child's read completed: open_file need not check again
-  return read();
+  auto result = read();
+  check_unchanged(path, before);
+  return result;
 }
 
 // Checks that `path` can be written before any work is done: not empty, not an existing

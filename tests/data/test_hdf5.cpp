@@ -550,6 +550,31 @@ TEST_CASE("MemoryFile images carry groups between processes as bytes, and write 
   CHECK_THROWS_AS(h5::open_image({}, "empty"), FileError);
 }
 
+TEST_CASE("read_guarded: a file that changes while it is read is refused, naming it") {
+  TempDir dir;
+  const std::string path = dir.file("m.h5");
+  {
+    h5::OutputFile out(path);
+    out.root().write_attr("format", "x");
+    out.commit();
+  }
+  // unchanged: the reader's result
+  CHECK(h5::read_guarded(path, [&] { return h5::open_file(path).read_attr_string("format"); }) == "x");
+  // the file grows while it is read (here the reader appends to it, as another program
+  // writing it at the same time would; the rehearsal in the child appends too)
+  int calls = 0;
+  const auto appending_read = [&] {
+    ++calls;
+    const std::string value = h5::open_file(path).read_attr_string("format");
+    std::ofstream(path, std::ios::app) << "appended";
+    return value;
+  };
+  const std::string message = message_of([&] { h5::read_guarded(path, appending_read); });
+  CHECK(contains(message, path));
+  CHECK(contains(message, "changed while memcarlo read it"));
+  CHECK(calls == 1);  // the rehearsal's call counted in the child's memory, not here
+}
+
 TEST_CASE("remove_stale_temporaries removes a killed writer's file, not a live one's") {
   TempDir dir;
   const std::string path = dir.file("r.h5");
