@@ -409,6 +409,7 @@ void run_threads(const Campaign& c, const std::string& out, const RunOptions& op
         const Outcome o = run_trial(c, t, plan.datasets);
         std::lock_guard lock(commit_mutex);
         try {
+          const std::lock_guard hdf5(h5::library_mutex());  // trials may be reading tables
           commit_trial(out, c, t, o);
         } catch (...) {
           stop = true;  // the file cannot take more: finish the trials in flight, start no more
@@ -461,7 +462,6 @@ void run_ranks(const Campaign& c, const std::string& out, const RunOptions& opti
       error = std::current_exception();
     }
   }
-  std::mutex hdf5_mutex;  // the image a worker writes, the commit of rank 0
   std::optional<ProgressReporter> progress;
   if (root)
     progress.emplace("campaign", plan.todo.size(),
@@ -477,11 +477,11 @@ void run_ranks(const Campaign& c, const std::string& out, const RunOptions& opti
   pool.run = [&](std::int64_t id) {
     const Trial t = trial(c, id);
     const Outcome o = run_trial(c, t, plan.datasets);
-    std::lock_guard lock(hdf5_mutex);
+    std::lock_guard lock(h5::library_mutex());  // the image a worker writes, the commit of rank 0
     return trial_image(c, t, o, session.rank());
   };
   pool.accept = [&](const mpi::Bytes& image) {
-    std::lock_guard lock(hdf5_mutex);
+    std::lock_guard lock(h5::library_mutex());  // the image a worker writes, the commit of rank 0
     count(report, commit_trial_image(out, image, outstanding));
     progress->advance();
   };

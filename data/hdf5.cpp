@@ -456,6 +456,7 @@ namespace {
 // reader (for measured data, results files and checkpoints, whose readers read everything).
 
 thread_local int t_guarded = 0;  // > 0: inside read_guarded (the whole read is checked)
+bool t_in_child = false;        // this process is a forked child of run_in_child
 
 constexpr int kChildOk = 0, kChildError = 3;
 
@@ -489,6 +490,7 @@ void run_in_child(const std::string& path, const std::function<void()>& body) {
       ::dup2(null, STDERR_FILENO);
     }
     ++t_guarded;
+    t_in_child = true;
     int code = kChildOk;
     try {
       body();
@@ -574,6 +576,19 @@ void probe_structure(const std::string& path) {
 }
 
 }  // namespace
+
+std::recursive_mutex& library_mutex() {
+  static std::recursive_mutex mutex;
+  return mutex;
+}
+
+GuardedReadLock::GuardedReadLock() : locked_(!t_in_child) {
+  if (locked_) library_mutex().lock();
+}
+
+GuardedReadLock::~GuardedReadLock() {
+  if (locked_) library_mutex().unlock();
+}
 
 FileStamp file_stamp(const std::string& path) {
   struct stat st{};

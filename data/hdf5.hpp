@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -132,8 +133,28 @@ void check_unchanged(const std::string& path, const FileStamp& before);
 // The result of `read()`, a reader of the outside file at `path`, after a rehearsal of it in a
 // forked child (check_in_child): memcarlo reports a damaged file instead of crashing on it, and
 // a file that changed while it was read instead of using a mix of two versions.
+// HDF5 1.10 as Debian builds it is not thread-safe: HDF5 work on several threads at once (a
+// campaign's trials reading device tables while another commits its results) holds this.
+// read_guarded holds it around its fork too, so that the child never starts from a copy of
+// HDF5 caught in the middle of another thread's call.
+std::recursive_mutex& library_mutex();
+
+// Holds library_mutex() for a read_guarded, except in its forked child: the child's copy of the
+// mutex is held by the parent's thread, which the child does not have.
+class GuardedReadLock {
+ public:
+  GuardedReadLock();
+  ~GuardedReadLock();
+  GuardedReadLock(const GuardedReadLock&) = delete;
+  GuardedReadLock& operator=(const GuardedReadLock&) = delete;
+
+ private:
+  bool locked_ = false;
+};
+
 template <class F>
 auto read_guarded(const std::string& path, F&& read) {
+  const GuardedReadLock lock;
   const FileStamp before = file_stamp(path);
   check_in_child(path, [&] { read(); });
   const CheckedRead checked;  // the child's read completed: open_file need not check again
