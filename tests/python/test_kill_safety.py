@@ -77,28 +77,47 @@ def digest(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def kill_and_restart(args, out, kills, rng, whole, before_restart=None):
-    """Starts `args` until it has been SIGKILLed `kills` times at moments spread over `whole`
-    seconds (a run that finishes first is started again from nothing); returns the number of
-    restarts that found a checkpoint with finished epochs."""
-    killed = resumed = 0
-    checkpoint = out + ".checkpoint"
+def kill_at_random(args, kills, rng, whole, before=None, after=None, earliest=0.0):
+    """Starts `args` and SIGKILLs it at a moment drawn from [earliest, 1] x `whole` seconds,
+    until it has been killed `kills` times (at most 20 tries per kill); before() runs before
+    each start, after(returncode) after each end. Returns the number of kills."""
+    killed = 0
     for _ in range(20 * kills):
         if killed >= kills:
             break
-        if os.path.exists(checkpoint):
-            with h5py.File(checkpoint) as f:  # whatever the moment, the checkpoint reads
-                if any(g.attrs["epochs_done"] > 0 for g in f["replicas"].values()):
-                    resumed += 1
+        if before:
+            before()
         p = subprocess.Popen([MEMCARLO] + args, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.05, 1.0) * whole)
+        time.sleep(rng.uniform(earliest, 1.0) * whole)
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             killed += 1
         p.wait()
-        if p.poll() == 0 and not os.path.exists(checkpoint):
+        if after:
+            after(p.returncode)
+    return killed
+
+
+def kill_and_restart(args, out, kills, rng, whole):
+    """Kills `args` (a train run with --resume) `kills` times, restarting it each time (a run
+    that finishes first is started again from nothing); returns the kills and the number of
+    restarts that found a checkpoint with finished epochs."""
+    checkpoint = out + ".checkpoint"
+    resumed = 0
+
+    def before():
+        nonlocal resumed
+        if os.path.exists(checkpoint):
+            with h5py.File(checkpoint) as f:  # whatever the moment, the checkpoint reads
+                if any(g.attrs["epochs_done"] > 0 for g in f["replicas"].values()):
+                    resumed += 1
+
+    def after(code):
+        if code == 0 and not os.path.exists(checkpoint):
             os.remove(out)  # finished before the kill: start over to keep killing
+
+    killed = kill_at_random(args, kills, rng, whole, before, after, earliest=0.05)
     return killed, resumed
 
 
@@ -259,24 +278,15 @@ class Writers(unittest.TestCase):
         whole = time.monotonic() - start
         finished = digest(out)
         shutil.copyfile(backup, out)
-        rng = random.Random(seed)
-        killed = 0
-        for _ in range(10 * kills):
-            if killed >= kills:
-                break
-            p = subprocess.Popen([MEMCARLO] + second, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.0, 1.0) * whole)
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                killed += 1
-            p.wait()
+        def after(_):
             now = digest(out)
             if now != previous:
                 complete(out)  # a new file: whole
                 if now != finished:  # HDF5 results hold wall times; text outputs must be equal
                     self.assertTrue(out.endswith(".h5"), "a text output differs from a full run")
                 shutil.copyfile(backup, out)
+
+        killed = kill_at_random(second, kills, random.Random(seed), whole, after=after)
         self.assertEqual(killed, kills)
 
     def h5_complete(self, path):
@@ -327,18 +337,8 @@ class Import(unittest.TestCase):
             whole = time.monotonic() - start
             previous = {n: digest(os.path.join(out, n)) for n in os.listdir(out)}
             self.assertEqual(len(previous), 5)
-            rng = random.Random(3)
-            killed = 0
-            for _ in range(30):
-                if killed >= 5:
-                    break
-                p = subprocess.Popen([MEMCARLO] + args, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-                time.sleep(rng.uniform(0.0, 1.0) * whole)
-                if p.poll() is None:
-                    p.send_signal(signal.SIGKILL)
-                    killed += 1
-                p.wait()
+
+            def after(_):
                 for name in os.listdir(out):
                     if ".tmp-" in name:
                         continue  # the killed writer's temporary file: not at an output path
@@ -346,6 +346,8 @@ class Import(unittest.TestCase):
                     if digest(path) != previous.get(name):
                         with h5py.File(path) as f:  # a new file: complete
                             self.assertEqual(f.attrs["format"], "memcarlo-measurements")
+
+            killed = kill_at_random(args, 5, random.Random(3), whole, after=after)
             self.assertEqual(killed, 5)
             self.assertEqual(sorted(n for n in os.listdir(out) if ".tmp-" not in n),
                              sorted(previous))
